@@ -1,0 +1,81 @@
+#include "runtime/cgroups/cgroups.h"
+
+#include <sstream>
+
+#include "base/file.h"
+#include "runtime/cgroups/cgroup_v1.h"
+#include "runtime/cgroups/cgroup_v2.h"
+
+namespace cryo::runtime {
+
+CgroupMounts parse_cgroup_mounts(const std::string& mountinfo) {
+  CgroupMounts m;
+  std::istringstream in(mountinfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    // "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream left(line.substr(0, dash)), right(line.substr(dash + 3));
+    std::string id, parent, devno, root, mountpoint, fstype, source, superopts;
+    left >> id >> parent >> devno >> root >> mountpoint;
+    right >> fstype >> source >> superopts;
+    if (fstype == "cgroup2") {
+      if (m.unified.empty()) m.unified = mountpoint;
+    } else if (fstype == "cgroup") {
+      std::istringstream opts(superopts);
+      std::string opt;
+      while (std::getline(opts, opt, ','))
+        if (opt != "rw" && opt != "ro" && !m.v1.count(opt) && opt.find("release_agent") == std::string::npos &&
+            opt != "clone_children" && opt != "noprefix" && opt != "xattr" && opt != "cpuset_v2_mode")
+          m.v1[opt] = mountpoint;
+    }
+  }
+  if (m.v1.empty()) m.layout = CgroupLayout::V2;
+  else m.layout = m.unified.empty() ? CgroupLayout::V1 : CgroupLayout::Hybrid;
+  return m;
+}
+
+const CgroupMounts& host_cgroup_mounts() {
+  static const CgroupMounts mounts = parse_cgroup_mounts(read_file("/proc/self/mountinfo"));
+  return mounts;
+}
+
+std::vector<pid_t> parse_pids(const std::string& procs) {
+  std::vector<pid_t> out;
+  std::istringstream in(procs);
+  pid_t pid;
+  while (in >> pid) out.push_back(pid);
+  return out;
+}
+
+std::string normalize_cgroup_path(const std::string& path) {
+  std::string p = path;
+  while (!p.empty() && p.front() == '/') p.erase(0, 1);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::vector<oci::DeviceRule> default_device_rules() {
+  auto chr = [](int64_t major, std::optional<int64_t> minor) {
+    oci::DeviceRule r;
+    r.allow = true;
+    r.type = "c";
+    r.major = major;
+    r.minor = minor;
+    r.access = "rwm";
+    return r;
+  };
+  // null, zero, full, random, urandom, tty, console, ptmx, and the pts range.
+  return {chr(1, 3), chr(1, 5), chr(1, 7), chr(1, 8), chr(1, 9), chr(5, 0), chr(5, 1), chr(5, 2),
+          chr(136, std::nullopt)};
+}
+
+std::unique_ptr<Cgroup> open_cgroup(const CgroupMounts& mounts, const std::string& path,
+                                    std::shared_ptr<Syscalls> sys) {
+  std::string rel = normalize_cgroup_path(path);
+  if (mounts.layout == CgroupLayout::V2) return std::make_unique<CgroupV2>(mounts.unified + "/" + rel, sys);
+  return std::make_unique<CgroupV1>(mounts, rel, sys);
+}
+
+}  // namespace cryo::runtime

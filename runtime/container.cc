@@ -1,0 +1,114 @@
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/file.h"
+#include "runtime/container_internal.h"
+#include "runtime/hooks.h"
+
+namespace cryo::runtime {
+
+std::unique_ptr<Cgroup> cgroup_for(const std::string& cgroup_path) {
+  return open_cgroup(host_cgroup_mounts(), cgroup_path, linux_syscalls());
+}
+
+std::string default_cgroup_path(const oci::Spec& spec, const std::string& id) {
+  return spec.linux.cgroups_path.empty() ? "/cryo/" + id : spec.linux.cgroups_path;
+}
+
+LoadedContainer load_container(const StateStore& store, const std::string& id) {
+  LoadedContainer c;
+  c.lock = store.lock(id);
+  c.record = store.load(id);
+  c.spec = oci::parse_spec_json(c.record.config, store.dir(id) + "/state.json config");
+  c.cgroup = cgroup_for(c.record.cgroup_path);
+  return c;
+}
+
+bool LoadedContainer::init_alive() const {
+  return !record.stopped && record.pid > 0 && process_start_time(record.pid) == record.pid_start_time;
+}
+
+oci::Status LoadedContainer::status(const StateStore& store) const {
+  if (!init_alive()) return oci::Status::Stopped;
+  if (cgroup->frozen()) return oci::Status::Paused;
+  if (path_exists(store.fifo_path(record.id))) return oci::Status::Created;
+  return oci::Status::Running;
+}
+
+oci::State LoadedContainer::oci_state(const StateStore& store) const {
+  oci::State s;
+  s.oci_version = spec.oci_version;
+  s.id = record.id;
+  s.status = status(store);
+  s.pid = s.status == oci::Status::Stopped ? 0 : record.pid;
+  s.bundle = record.bundle;
+  s.annotations = spec.annotations;
+  return s;
+}
+
+void kill_all_and_wait(LoadedContainer& c) {
+  if (!c.cgroup->exists()) return;
+  bool was_frozen = c.cgroup->frozen();
+  for (int round = 0; round < 1000; ++round) {
+    auto pids = c.cgroup->pids();
+    if (pids.empty()) return;
+    for (pid_t p : pids) ::kill(p, SIGKILL);
+    // A frozen task only dies once thawed.
+    if (was_frozen && round == 0) c.cgroup->thaw();
+    // Reap our own children (run in the foreground); others are reaped by their parent.
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(round < 20 ? 1 : 10));
+  }
+  throw Error("container `" + c.record.id + "`: processes survived SIGKILL");
+}
+
+void destroy_container(const StateStore& store, LoadedContainer& c) {
+  if (c.cgroup->exists()) {
+    if (c.cgroup->frozen()) c.cgroup->thaw();
+    c.cgroup->destroy();
+  }
+  oci::State st = c.oci_state(store);
+  st.status = oci::Status::Stopped;
+  std::string id = c.record.id;
+  store.remove(id);
+  // poststop failures are logged, not fatal: the container is already gone (runtime-spec).
+  try {
+    run_hooks(c.spec.hooks.poststop, "poststop", oci::state_json(st));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cryo: %s\n", e.what());
+  }
+}
+
+void write_pid_file(const std::string& path, pid_t pid) {
+  if (!path.empty()) write_file_atomic(path, std::to_string(pid), 0644);
+}
+
+int parse_signal(const std::string& name) {
+  if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
+    int sig = std::stoi(name);
+    if (sig > 0 && sig < NSIG) return sig;
+    throw Error("invalid signal `" + name + "`");
+  }
+  std::string n = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    if (abbrev && n == abbrev) return sig;
+  }
+  throw Error("unknown signal `" + name + "`");
+}
+
+nlohmann::json info_json(const ContainerInfo& info) {
+  nlohmann::json j = oci::state_json(info.state);
+  j["pid"] = info.state.pid;
+  j["rootfs"] = info.rootfs;
+  j["created"] = info.created;
+  j["owner"] = info.owner;
+  return j;
+}
+
+}  // namespace cryo::runtime

@@ -1,0 +1,70 @@
+// The container engine: one function per lifecycle operation, as the `cryo` CLI exposes them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/spec.h"
+#include "oci/state.h"
+
+namespace cryo::runtime {
+
+struct GlobalOptions {
+  std::string root = "/run/cryo";
+  std::string criu = "criu";
+};
+
+struct CreateOptions {
+  std::string id;
+  std::string bundle = ".";
+  std::string pid_file;
+  std::string console_socket;
+  int preserve_fds = 0;
+  bool no_pivot = false;
+  bool no_new_keyring = false;
+};
+
+// create: the container is set up and its init waits for `start`.
+void container_create(const GlobalOptions& g, const CreateOptions& o);
+void container_start(const GlobalOptions& g, const std::string& id);
+// run: create + start; in the foreground, waits and returns the exit code (128+signal), then deletes.
+int container_run(const GlobalOptions& g, const CreateOptions& o, bool detach);
+
+struct ExecOptions {
+  std::string id;
+  oci::Process process;
+  std::string console_socket;
+  std::string pid_file;
+  int preserve_fds = 0;
+  bool detach = false;
+};
+// Builds the process of `exec` from the container's own config, as runc does for CLI flags.
+oci::Process exec_process_from_config(const GlobalOptions& g, const std::string& id);
+int container_exec(const GlobalOptions& g, const ExecOptions& o);
+
+void container_kill(const GlobalOptions& g, const std::string& id, int signal, bool all);
+void container_delete(const GlobalOptions& g, const std::string& id, bool force);
+void container_pause(const GlobalOptions& g, const std::string& id);
+void container_resume(const GlobalOptions& g, const std::string& id);
+void container_update(const GlobalOptions& g, const std::string& id, const oci::Resources& r);
+
+struct ContainerInfo {
+  oci::State state;
+  std::string rootfs, created, owner;
+};
+ContainerInfo container_state(const GlobalOptions& g, const std::string& id);
+std::vector<ContainerInfo> container_list(const GlobalOptions& g);
+std::vector<pid_t> container_pids(const GlobalOptions& g, const std::string& id);
+// runc's `events --stats` object: {"type":"stats","id":...,"data":{...}}.
+nlohmann::json container_stats(const GlobalOptions& g, const std::string& id);
+
+// runc's `state` JSON (the spec's state plus rootfs, created, owner).
+nlohmann::json info_json(const ContainerInfo& info);
+int parse_signal(const std::string& name);  // "KILL", "SIGKILL", "9"
+
+}  // namespace cryo::runtime

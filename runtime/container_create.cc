@@ -1,0 +1,159 @@
+// create: set up a container whose init waits on the exec fifo for `start`.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "base/file.h"
+#include "runtime/container_internal.h"
+#include "runtime/hooks.h"
+#include "runtime/process/console.h"
+#include "runtime/process/init.h"
+#include "runtime/process/seccomp.h"
+#include "runtime/process/sync.h"
+
+namespace cryo::runtime {
+namespace {
+
+std::string absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf)) throw_errno("resolve `" + path + "`");
+  return buf;
+}
+
+void write_id_maps(pid_t pid, const oci::Spec& spec) {
+  auto format = [](const std::vector<oci::IdMapping>& maps) {
+    std::string out;
+    for (auto& m : maps)
+      out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) + "\n";
+    return out;
+  };
+  std::string proc = "/proc/" + std::to_string(pid);
+  write_existing_file(proc + "/uid_map", format(spec.linux.uid_mappings));
+  write_existing_file(proc + "/gid_map", format(spec.linux.gid_mappings));
+}
+
+// Sends the seccomp listener to the spec's listenerPath with the container process state.
+void hand_out_listener(const oci::Spec& spec, const nlohmann::json& state, int listener) {
+  const auto& sc = *spec.linux.seccomp;
+  nlohmann::json msg = {{"ociVersion", spec.oci_version}, {"fds", {"seccompFd"}}, {"pid", state["pid"]},
+                        {"metadata", sc.listener_metadata}, {"state", state}};
+  UniqueFd sock = connect_console_socket(sc.listener_path);
+  send_fds(sock.get(), msg.dump(), {listener});
+}
+
+// Undoes a half-made container: nothing may be left behind on failure.
+struct CreateRollback {
+  const StateStore& store;
+  std::string id;
+  pid_t pid = 0;
+  std::unique_ptr<Cgroup> cgroup;
+  bool done = false;
+  ~CreateRollback() {
+    if (done) return;
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    try {
+      if (cgroup && cgroup->exists()) cgroup->destroy();
+    } catch (...) {
+    }
+    try {
+      store.remove(id);
+    } catch (...) {
+    }
+  }
+};
+
+int listen_fds_from_env() {
+  const char* n = std::getenv("LISTEN_FDS");
+  return n ? std::atoi(n) : 0;
+}
+
+}  // namespace
+
+// Shared by create and run; returns the init's pid.
+pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
+  StateStore store(g.root);
+  std::string bundle = absolute(o.bundle);
+  oci::Spec spec = oci::load_spec(bundle);
+  if (!spec.process) throw oci::SpecError(bundle + "/config.json: process: is required to create a container");
+  if (!spec.linux.find_namespace("mount"))
+    throw oci::SpecError(bundle + "/config.json: linux.namespaces: a mount namespace is required");
+  if (spec.process->terminal && o.console_socket.empty())
+    throw Error("process.terminal is set: --console-socket is required");
+  if (spec.linux.seccomp) compile_seccomp(*spec.linux.seccomp);  // fail before anything exists
+  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
+  if (!path_exists(rootfs)) throw oci::SpecError(bundle + "/config.json: root.path: `" + rootfs + "` does not exist");
+  rootfs = absolute(rootfs);
+
+  ContainerLock lock = store.create(o.id);
+  CreateRollback rollback{store, o.id};
+
+  ContainerRecord rec;
+  rec.id = o.id;
+  rec.bundle = bundle;
+  rec.rootfs = rootfs;
+  rec.created = rfc3339_now();
+  rec.cgroup_path = default_cgroup_path(spec, o.id);
+  rec.config = nlohmann::json::parse(read_file(bundle + "/config.json"));
+  rec.annotations = spec.annotations;
+
+  if (::mkfifo(store.fifo_path(o.id).c_str(), 0622) != 0) throw_errno("mkfifo `" + store.fifo_path(o.id) + "`");
+  UniqueFd fifo = open_or_throw(store.fifo_path(o.id), O_PATH);
+  rollback.cgroup = cgroup_for(rec.cgroup_path);
+  rollback.cgroup->create();
+  if (spec.linux.resources) rollback.cgroup->set(*spec.linux.resources);
+
+  UniqueFd console;
+  if (spec.process->terminal) console = connect_console_socket(o.console_socket);
+
+  InitOptions init;
+  init.spec = &spec;
+  init.rootfs = {rootfs, bundle, o.no_pivot, spec.linux.find_namespace("user") != nullptr};
+  init.fifo_fd = fifo.get();
+  init.lock_fd = lock.fd();
+  init.console_fd = console.get();
+  int listen_fds = listen_fds_from_env();
+  init.preserve_fds = o.preserve_fds + listen_fds;
+  if (listen_fds > 0) {
+    spec.process->env.push_back("LISTEN_FDS=" + std::to_string(listen_fds));
+    spec.process->env.push_back("LISTEN_PID=1");
+  }
+  plan_namespaces(spec, init);
+
+  auto [parent_end, child_end] = SyncChannel::make_pair();
+  pid_t pid = spawn_container_init(init, child_end, parent_end);
+  rollback.pid = pid;
+  rec.pid = pid;
+
+  if (init.clone_flags & CLONE_NEWUSER) write_id_maps(pid, spec);
+  rollback.cgroup->add_process(pid);
+  if (spec.process->oom_score_adj)
+    write_existing_file("/proc/" + std::to_string(pid) + "/oom_score_adj", std::to_string(*spec.process->oom_score_adj));
+  parent_end.send("go");
+
+  parent_end.expect("hooks", "container init");
+  oci::State st{spec.oci_version, o.id, oci::Status::Creating, pid, bundle, spec.annotations};
+  nlohmann::json state = oci::state_json(st);
+  run_hooks(spec.hooks.prestart, "prestart", state);
+  run_hooks(spec.hooks.create_runtime, "createRuntime", state);
+  parent_end.send("hooks-done", state.dump());
+
+  SyncMessage ready = parent_end.expect("ready", "container init");
+  rec.pid_start_time = process_start_time(pid);
+  if (ready.fd) hand_out_listener(spec, state, ready.fd.get());
+  store.save(rec);
+  write_pid_file(o.pid_file, pid);
+  rollback.done = true;
+  return pid;
+}
+
+void container_create(const GlobalOptions& g, const CreateOptions& o) { create_container(g, o); }
+
+}  // namespace cryo::runtime

@@ -1,0 +1,168 @@
+// exec: start another process in a running container's namespaces, cgroup and security settings.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "runtime/container_internal.h"
+#include "runtime/process/console.h"
+#include "runtime/process/credentials.h"
+#include "runtime/process/launch.h"
+#include "runtime/process/seccomp.h"
+#include "runtime/process/sync.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace cryo::runtime {
+namespace {
+
+struct NsFd {
+  int type;
+  UniqueFd fd;
+};
+
+// The init's namespaces that differ from ours, user first and mount last (it hides /proc paths).
+std::vector<NsFd> open_namespaces(pid_t pid) {
+  static const std::pair<const char*, int> order[] = {
+      {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
+      {"pid", CLONE_NEWPID},   {"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME}, {"mnt", CLONE_NEWNS}};
+  std::vector<NsFd> out;
+  for (auto& [name, type] : order) {
+    std::string theirs = "/proc/" + std::to_string(pid) + "/ns/" + name;
+    std::string ours = std::string("/proc/self/ns/") + name;
+    struct stat a, b;
+    if (::stat(theirs.c_str(), &a) != 0) continue;
+    if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+    out.push_back({type, open_or_throw(theirs, O_RDONLY)});
+  }
+  return out;
+}
+
+[[noreturn]] void exec_child(const ExecOptions& o, const oci::Spec& spec, std::vector<NsFd>& nss,
+                             const std::vector<std::string>& procs_files, int console_fd, SyncChannel& sync) noexcept {
+  try {
+    reset_signals();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Join the cgroup while its host path is still visible.
+    for (auto& f : procs_files) write_existing_file(f, "0");
+    for (auto& ns : nss)
+      if (ns.type != CLONE_NEWPID && ns.type != CLONE_NEWTIME && ::setns(ns.fd.get(), ns.type) != 0)
+        throw_errno("join the container's namespace");
+    nss.clear();
+    if (::setsid() < 0) throw_errno("setsid");
+    if (o.process.terminal) {
+      auto size = o.process.console_size.value_or(oci::ConsoleSize{});
+      setup_console(console_fd, size.height, size.width);
+      ::close(console_fd);
+    }
+    enter_cwd(o.process);
+    apply_rlimits(o.process.rlimits);
+    std::string exe = resolve_executable(o.process);
+    bool early = seccomp_loads_early(o.process, spec.linux.seccomp);
+    if (early) load_seccomp(*spec.linux.seccomp).release();
+    if (o.detach) ::prctl(PR_SET_PDEATHSIG, 0);
+    // The sync socket is close-on-exec: a successful execve reads as EOF on the other side.
+    finish_and_exec(o.process, exe, spec.linux.seccomp, early, o.preserve_fds);
+  } catch (const std::exception& e) {
+    try {
+      sync.send("error", e.what());
+    } catch (...) {
+    }
+    ::_exit(127);
+  }
+}
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+}  // namespace
+
+oci::Process exec_process_from_config(const GlobalOptions& g, const std::string& id) {
+  StateStore store(g.root);
+  ContainerRecord rec = store.load(id);
+  oci::Spec spec = oci::parse_spec_json(rec.config);
+  oci::Process p = *spec.process;
+  p.terminal = false;
+  p.args.clear();
+  p.rlimits.clear();
+  return p;
+}
+
+int container_exec(const GlobalOptions& g, const ExecOptions& o) {
+  StateStore store(g.root);
+  std::vector<NsFd> nss;
+  std::vector<std::string> procs_files;
+  oci::Spec spec;
+  pid_t init;
+  {
+    LoadedContainer c = load_container(store, o.id);
+    oci::Status status = c.status(store);
+    if (status != oci::Status::Running && status != oci::Status::Created)
+      throw Error("cannot exec in container `" + o.id + "`: it is " + oci::status_name(status));
+    init = c.record.pid;
+    nss = open_namespaces(init);
+    procs_files = c.cgroup->procs_files();
+    spec = c.spec;
+    if (spec.linux.seccomp) compile_seccomp(*spec.linux.seccomp);
+  }
+  if (o.process.terminal && o.console_socket.empty()) throw Error("exec --tty needs --console-socket");
+  UniqueFd console;
+  if (o.process.terminal) console = connect_console_socket(o.console_socket);
+
+  // Joined pid/time namespaces apply to children: enter them for the fork, then come back.
+  UniqueFd own_pid = open_or_throw("/proc/self/ns/pid", O_RDONLY);
+  UniqueFd own_time(::open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC));
+  for (auto& ns : nss)
+    if ((ns.type == CLONE_NEWPID || ns.type == CLONE_NEWTIME) && ::setns(ns.fd.get(), ns.type) != 0)
+      throw_errno("enter the container's pid namespace");
+
+  if (!o.detach) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  auto [parent_end, child_end] = SyncChannel::make_pair();
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    parent_end.close();
+    exec_child(o, spec, nss, procs_files, console.get(), child_end);
+  }
+  int err = errno;
+  ::setns(own_pid.get(), CLONE_NEWPID);
+  if (own_time) ::setns(own_time.get(), CLONE_NEWTIME);
+  if (pid < 0) throw SysError(err, "fork the exec process");
+  child_end.close();
+  console.reset();
+  // EOF means the process exec'd; otherwise it reports why it could not.
+  if (auto m = parent_end.try_receive("exec process")) {
+    ::waitpid(pid, nullptr, 0);
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    throw Error(m->payload);
+  }
+  write_pid_file(o.pid_file, pid);
+  if (o.detach) return 0;
+
+  // Forward signals until the process exits.
+  int status = 0;
+  for (;;) {
+    siginfo_t si;
+    int sig = ::sigwaitinfo(&all, &si);
+    if (sig == SIGCHLD) {
+      pid_t p;
+      while ((p = ::waitpid(-1, &status, WNOHANG)) > 0)
+        if (p == pid) return exit_code(status);
+    } else if (sig > 0 && sig != SIGWINCH && sig != SIGURG) {
+      ::kill(pid, sig);
+    }
+  }
+}
+
+}  // namespace cryo::runtime

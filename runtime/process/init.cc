@@ -1,0 +1,182 @@
+#include "runtime/process/init.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "runtime/hooks.h"
+#include "runtime/process/console.h"
+#include "runtime/process/credentials.h"
+#include "runtime/process/launch.h"
+#include "runtime/process/seccomp.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace cryo::runtime {
+namespace {
+
+void join_namespace(const NamespaceJoin& j) {
+  UniqueFd fd(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open namespace `" + j.path + "`");
+  if (::setns(fd.get(), j.type) != 0) throw_errno("join namespace `" + j.path + "`");
+}
+
+void apply_sysctls(const std::map<std::string, std::string>& sysctl) {
+  for (auto& [key, value] : sysctl) {
+    std::string path = "/proc/sys/" + key;
+    for (size_t i = 10; i < path.size(); ++i)
+      if (path[i] == '.') path[i] = '/';
+    write_existing_file(path, value);
+  }
+}
+
+void set_names(const oci::Spec& spec) {
+  if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
+    throw_errno("sethostname `" + spec.hostname + "`");
+  if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) != 0)
+    throw_errno("setdomainname `" + spec.domainname + "`");
+}
+
+void check_lsm(const oci::Process& p) {
+  if (!p.apparmor_profile.empty() && !path_exists("/sys/kernel/security/apparmor"))
+    throw Error("process.apparmorProfile `" + p.apparmor_profile + "`: AppArmor is not enabled on this host");
+  if (!p.selinux_label.empty() && !path_exists("/sys/fs/selinux/enforce"))
+    throw Error("process.selinuxLabel `" + p.selinux_label + "`: SELinux is not enabled on this host");
+}
+
+struct BuiltContainer {
+  std::string executable;
+  bool seccomp_loaded = false;
+  nlohmann::json state;  // as cryo sent it for the hooks
+};
+
+// Everything up to "ready".
+BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
+  const oci::Spec& spec = *o.spec;
+  const oci::Process& proc = *spec.process;
+  sync.expect("go", "cryo");
+  if (o.clone_flags & CLONE_NEWUSER) {
+    // The maps are written: become root of the new user namespace.
+    if (::setresgid(0, 0, 0) != 0) throw_errno("setresgid 0 in the user namespace");
+    if (::setresuid(0, 0, 0) != 0) throw_errno("setresuid 0 in the user namespace");
+  }
+  for (auto& j : o.joins) join_namespace(j);
+  if (o.unshare_flags && ::unshare(o.unshare_flags) != 0) throw_errno("unshare namespaces");
+  set_names(spec);
+  prepare_rootfs(spec, o.rootfs);
+
+  sync.send("hooks");
+  nlohmann::json state = nlohmann::json::parse(sync.expect("hooks-done", "cryo").payload);
+  run_hooks(spec.hooks.create_container, "createContainer", state);
+  enter_rootfs(o.rootfs);
+  finish_rootfs(spec);
+  apply_sysctls(spec.linux.sysctl);
+
+  if (::setsid() < 0) throw_errno("setsid");
+  if (proc.terminal) {
+    auto size = proc.console_size.value_or(oci::ConsoleSize{});
+    setup_console(o.console_fd, size.height, size.width);
+    ::close(o.console_fd);
+  }
+  enter_cwd(proc);
+  apply_rlimits(proc.rlimits);
+  check_lsm(proc);
+  std::string exe = resolve_executable(proc);
+
+  bool early = seccomp_loads_early(proc, spec.linux.seccomp);
+  UniqueFd listener;
+  if (early) listener = load_seccomp(*spec.linux.seccomp);
+  ::prctl(PR_SET_PDEATHSIG, 0);  // cryo create exits after "ready"; we live on
+  sync.send("ready", "", listener.get());
+  return {exe, early, state};
+}
+
+void wait_for_start(int fifo_fd) {
+  // Blocks until `cryo start` opens the fifo for reading.
+  std::string path = "/proc/self/fd/" + std::to_string(fifo_fd);
+  UniqueFd fifo(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fifo) throw_errno("open exec fifo");
+  write_all(fifo.get(), "0", 1, "write exec fifo");
+  ::close(fifo_fd);
+}
+
+[[noreturn]] void container_init(const InitOptions& o, SyncChannel& sync) noexcept {
+  BuiltContainer built;
+  try {
+    reset_signals();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // die with cryo while it is still setting us up
+    built = build_container(o, sync);
+  } catch (const std::exception& e) {
+    try {
+      sync.send("error", e.what());
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  sync.close();
+  try {
+    wait_for_start(o.fifo_fd);
+    const oci::Spec& spec = *o.spec;
+    built.state["status"] = "running";
+    run_hooks(spec.hooks.start_container, "startContainer", built.state);
+    finish_and_exec(*spec.process, built.executable, spec.linux.seccomp, built.seccomp_loaded, o.preserve_fds);
+  } catch (const std::exception& e) {
+    std::cerr << "cryo init: " << e.what() << std::endl;
+    ::_exit(127);
+  }
+}
+
+}  // namespace
+
+void plan_namespaces(const oci::Spec& spec, InitOptions& opts) {
+  const oci::Namespace* user = spec.linux.find_namespace("user");
+  bool join_user = user && !user->path.empty();
+  if (join_user) opts.joins.push_back({CLONE_NEWUSER, user->path});
+  for (auto& ns : spec.linux.namespaces) {
+    int flag = *oci::namespace_clone_flag(ns.type);
+    if (flag == CLONE_NEWUSER) {
+      if (!join_user) opts.clone_flags |= flag;
+    } else if (!ns.path.empty()) {
+      if (flag != CLONE_NEWPID && flag != CLONE_NEWTIME) opts.joins.push_back({flag, ns.path});
+    } else if (join_user && flag != CLONE_NEWPID && flag != CLONE_NEWTIME) {
+      opts.unshare_flags |= flag;  // must be owned by the joined user namespace
+    } else {
+      opts.clone_flags |= flag;
+    }
+  }
+}
+
+pid_t spawn_container_init(const InitOptions& opts, SyncChannel& child_end, SyncChannel& parent_end) {
+  // Joined pid/time namespaces apply to children: enter them for the clone, then come back.
+  std::vector<std::pair<UniqueFd, int>> restore;
+  for (auto& ns : opts.spec->linux.namespaces) {
+    int flag = *oci::namespace_clone_flag(ns.type);
+    if (ns.path.empty() || (flag != CLONE_NEWPID && flag != CLONE_NEWTIME)) continue;
+    const char* own = flag == CLONE_NEWPID ? "/proc/self/ns/pid" : "/proc/self/ns/time";
+    restore.emplace_back(UniqueFd(::open(own, O_RDONLY | O_CLOEXEC)), flag);
+    join_namespace({flag, ns.path});
+  }
+  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, opts.clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
+  int err = errno;
+  if (pid == 0) {
+    parent_end.close();
+    if (opts.lock_fd >= 0) ::close(opts.lock_fd);
+    container_init(opts, child_end);
+  }
+  for (auto& [fd, flag] : restore) ::setns(fd.get(), flag);
+  if (pid < 0) throw SysError(err, "clone the container init");
+  child_end.close();
+  return pid;
+}
+
+}  // namespace cryo::runtime

@@ -1,0 +1,28 @@
+// The last steps every container process takes, init and exec alike, once it is inside the
+// container: working directory, rlimits, identity, capabilities, seccomp, fds, execve.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "base/fd.h"
+#include "oci/spec.h"
+
+namespace cryo::runtime {
+
+// Unblocks every signal and restores default dispositions: both survive execve.
+void reset_signals();
+// Finds args[0] along the process's PATH inside the current root. Throws if not executable.
+std::string resolve_executable(const oci::Process& p);
+// chdir to process.cwd and check that it is inside the root (CVE-2024-21626).
+void enter_cwd(const oci::Process& p);
+// Seccomp is loaded early (before dropping privileges) when no_new_privs is off, because loading
+// then needs CAP_SYS_ADMIN, and when the profile has a listener that must be handed out.
+bool seccomp_loads_early(const oci::Process& p, const std::optional<oci::Seccomp>& s);
+bool has_notify_action(const oci::Seccomp& s);
+// Drops to the process's identity and execs it. Seccomp is loaded here unless loaded early.
+[[noreturn]] void finish_and_exec(const oci::Process& p, const std::string& executable,
+                                  const std::optional<oci::Seccomp>& seccomp, bool seccomp_loaded,
+                                  int preserve_fds);
+
+}  // namespace cryo::runtime

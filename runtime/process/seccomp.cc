@@ -1,0 +1,104 @@
+#include "runtime/process/seccomp.h"
+
+#include <fcntl.h>
+#include <seccomp.h>
+
+#include <memory>
+
+#include "base/error.h"
+
+namespace cryo::runtime {
+namespace {
+
+using FilterPtr = std::unique_ptr<void, void (*)(scmp_filter_ctx)>;
+
+uint32_t action_of(const std::string& name, std::optional<unsigned> errno_ret, const std::string& field) {
+  if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
+  if (name == "SCMP_ACT_ERRNO") return SCMP_ACT_ERRNO(errno_ret.value_or(EPERM));
+  if (name == "SCMP_ACT_KILL" || name == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
+  if (name == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
+  if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
+  if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret.value_or(EPERM));
+  if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  if (name == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
+  throw Error(field + ": unknown seccomp action \"" + name + "\"");
+}
+
+scmp_compare op_of(const std::string& op) {
+  if (op == "SCMP_CMP_NE") return SCMP_CMP_NE;
+  if (op == "SCMP_CMP_LT") return SCMP_CMP_LT;
+  if (op == "SCMP_CMP_LE") return SCMP_CMP_LE;
+  if (op == "SCMP_CMP_EQ") return SCMP_CMP_EQ;
+  if (op == "SCMP_CMP_GE") return SCMP_CMP_GE;
+  if (op == "SCMP_CMP_GT") return SCMP_CMP_GT;
+  return SCMP_CMP_MASKED_EQ;
+}
+
+uint32_t arch_of(const std::string& name) {
+  // "SCMP_ARCH_X86_64" -> "x86_64", the spelling seccomp_arch_resolve_name knows.
+  std::string s = name.rfind("SCMP_ARCH_", 0) == 0 ? name.substr(10) : name;
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return seccomp_arch_resolve_name(s.c_str());
+}
+
+void check(int rc, const std::string& doing) {
+  if (rc < 0) throw SysError(-rc, doing);
+}
+
+FilterPtr build(const oci::Seccomp& p) {
+  FilterPtr ctx(seccomp_init(action_of(p.default_action, p.default_errno_ret, "linux.seccomp.defaultAction")),
+                seccomp_release);
+  if (!ctx) throw Error("seccomp: cannot create a filter");
+  for (auto& a : p.architectures) {
+    uint32_t arch = arch_of(a);
+    if (arch == 0) continue;  // an architecture this libseccomp does not know cannot run here anyway
+    int rc = seccomp_arch_add(ctx.get(), arch);
+    if (rc != -EEXIST) check(rc, "seccomp: add architecture " + a);
+  }
+  for (auto& f : p.flags) {
+    if (f == "SECCOMP_FILTER_FLAG_LOG") check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_LOG, 1), "seccomp: flag " + f);
+    else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_SSB, 1), "seccomp: flag " + f);
+    else if (f == "SECCOMP_FILTER_FLAG_TSYNC") check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "seccomp: flag " + f);
+  }
+  // Without this, a syscall the profile allows would fail if the process set no_new_privs itself.
+  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "seccomp: no_new_privs attribute");
+  uint32_t default_action = action_of(p.default_action, p.default_errno_ret, "linux.seccomp.defaultAction");
+  for (size_t i = 0; i < p.syscalls.size(); ++i) {
+    const auto& rule = p.syscalls[i];
+    std::string field = "linux.seccomp.syscalls[" + std::to_string(i) + "]";
+    uint32_t action = action_of(rule.action, rule.errno_ret, field + ".action");
+    if (action == default_action) continue;  // libseccomp refuses rules equal to the default
+    std::vector<scmp_arg_cmp> args;
+    for (auto& a : rule.args) args.push_back({a.index, op_of(a.op), a.value, a.value_two});
+    for (auto& name : rule.names) {
+      int nr = seccomp_syscall_resolve_name(name.c_str());
+      if (nr == __NR_SCMP_ERROR) continue;  // unknown to this kernel/libseccomp: nothing to filter
+      int rc = seccomp_rule_add_array(ctx.get(), action, nr, static_cast<unsigned>(args.size()), args.data());
+      if (rc == -EINVAL && args.size() > 1) {
+        // Several comparisons on the same argument are "or"ed: one rule per comparison.
+        for (auto& a : args) check(seccomp_rule_add_array(ctx.get(), action, nr, 1, &a), "seccomp: rule for " + name);
+        continue;
+      }
+      check(rc, "seccomp: " + field + " rule for " + name);
+    }
+  }
+  return ctx;
+}
+
+}  // namespace
+
+void compile_seccomp(const oci::Seccomp& profile) {
+  FilterPtr ctx = build(profile);
+  // Exporting runs the whole compilation; the program itself is not needed.
+  UniqueFd sink(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  check(seccomp_export_bpf(ctx.get(), sink.get()), "seccomp: compile");
+}
+
+UniqueFd load_seccomp(const oci::Seccomp& profile) {
+  FilterPtr ctx = build(profile);
+  check(seccomp_load(ctx.get()), "seccomp: load filter");
+  int fd = seccomp_notify_fd(ctx.get());
+  return UniqueFd(fd > 0 ? fd : -1);
+}
+
+}  // namespace cryo::runtime

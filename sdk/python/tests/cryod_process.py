@@ -1,0 +1,73 @@
+"""Starts and stops a real cryod (test-only in-memory engine) in a temporary directory."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+def find_binary(env_name, name):
+    path = os.environ.get(env_name)
+    if path:
+        return path
+    for build in ("build", "build-service"):
+        candidate = os.path.join(_REPO, build, "bin", name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    raise unittest.SkipTest(f"{name} not found: set ${env_name}")
+
+
+class Cryod:
+    def __init__(self, tcp=False, token=None):
+        self.binary = find_binary("CRYOD", "cryod")
+        self.dir = tempfile.mkdtemp(prefix="cryo-sdk-")
+        self.socket = os.path.join(self.dir, "cryod.sock")
+        self.token = token
+        self.port = None
+        args = [self.binary, "--engine=memory", "--socket", self.socket, "--state-dir", os.path.join(self.dir, "state")]
+        if tcp:
+            token_file = os.path.join(self.dir, "token")
+            with open(token_file, "w") as f:
+                f.write(token + "\n")
+            args += ["--tcp", "127.0.0.1:0", "--token-file", token_file]
+        self.log_path = os.path.join(self.dir, "cryod.log")
+        self._log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready(tcp)
+
+    def _wait_ready(self, tcp):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cryod exited early: {self.log()}")
+            match = re.search(r"listening on \S+(?: and 127\.0\.0\.1:(\d+))?", self.log())
+            if match and (not tcp or match.group(1)):
+                self.port = int(match.group(1)) if match.group(1) else None
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"cryod did not start: {self.log()}")
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

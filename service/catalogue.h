@@ -1,0 +1,64 @@
+// The durable record of sandboxes and snapshots: SQLite (WAL) in <state>/cryod.db.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "service/sqlite.h"
+
+namespace cryo::service {
+
+struct SandboxRecord {
+  std::string id;
+  std::string state;  // running | killed | timed_out | stopped
+  std::string image;
+  int64_t created_ns = 0;
+  int64_t expires_ns = 0;  // 0: no timeout
+  int64_t ended_ns = 0;    // 0: still running
+  std::string snapshot_id;  // empty: started fresh
+  double cpus = 0;
+  int64_t memory_bytes = 0;
+  int64_t pids = 0;
+  bool network = false;
+  std::map<std::string, std::string> metadata;
+};
+
+struct SnapshotRecord {
+  std::string id;
+  std::string sandbox_id;
+  int64_t created_ns = 0;
+  int64_t size_bytes = 0;
+  int64_t seq = 0;  // insertion order; the pagination cursor
+};
+
+class Catalogue {
+ public:
+  explicit Catalogue(const std::string& db_path);
+
+  void add_sandbox(const SandboxRecord& rec);
+  std::optional<SandboxRecord> get_sandbox(const std::string& id);
+  std::vector<SandboxRecord> list_sandboxes(bool running_only);
+  // Returns false when the id is unknown.
+  bool set_sandbox_state(const std::string& id, const std::string& state, int64_t ended_ns);
+
+  // Returns the record with its assigned seq.
+  SnapshotRecord add_snapshot(SnapshotRecord rec);
+  std::optional<SnapshotRecord> get_snapshot(const std::string& id);
+  // Newest first; rows with seq < before_seq when given.
+  std::vector<SnapshotRecord> list_snapshots(int limit, std::optional<int64_t> before_seq);
+  std::vector<std::string> all_snapshot_ids();
+  bool delete_snapshot(const std::string& id);
+  int64_t count_snapshots();
+
+ private:
+  void migrate();
+
+  std::mutex mu_;  // one connection shared by all request threads
+  Database db_;
+};
+
+}  // namespace cryo::service

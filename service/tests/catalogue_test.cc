@@ -1,0 +1,78 @@
+#include "service/catalogue.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "base/file.h"
+
+namespace cryo::service {
+namespace {
+
+class CatalogueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cryo-cat-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { remove_tree(dir_); }
+  std::string dir_;
+};
+
+TEST_F(CatalogueTest, SandboxRoundTripAndState) {
+  Catalogue c(dir_ + "/db");
+  SandboxRecord r;
+  r.id = "sbx-0000000000000001";
+  r.state = "running";
+  r.image = "py";
+  r.created_ns = 5;
+  r.expires_ns = 9;
+  r.cpus = 1.5;
+  r.memory_bytes = 1 << 20;
+  r.pids = 10;
+  r.network = true;
+  r.metadata = {{"k", "v"}};
+  c.add_sandbox(r);
+  auto got = c.get_sandbox(r.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->image, "py");
+  EXPECT_EQ(got->expires_ns, 9);
+  EXPECT_DOUBLE_EQ(got->cpus, 1.5);
+  EXPECT_TRUE(got->network);
+  EXPECT_EQ(got->metadata.at("k"), "v");
+  EXPECT_TRUE(c.set_sandbox_state(r.id, "killed", 7));
+  EXPECT_FALSE(c.set_sandbox_state("sbx-nope", "killed", 7));
+  EXPECT_TRUE(c.list_sandboxes(true).empty());
+  ASSERT_EQ(c.list_sandboxes(false).size(), 1u);
+  EXPECT_EQ(c.list_sandboxes(false)[0].ended_ns, 7);
+}
+
+TEST_F(CatalogueTest, SnapshotsPersistAcrossReopenNewestFirst) {
+  {
+    Catalogue c(dir_ + "/db");
+    for (int i = 0; i < 5; ++i) c.add_snapshot({"snap-" + std::to_string(i), "sbx-a", 100, i, 0});
+  }
+  Catalogue c(dir_ + "/db");
+  EXPECT_EQ(c.count_snapshots(), 5);
+  auto page = c.list_snapshots(2, std::nullopt);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, "snap-4");
+  EXPECT_EQ(page[1].id, "snap-3");
+  auto next = c.list_snapshots(10, page[1].seq);
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(next[0].id, "snap-2");
+  EXPECT_TRUE(c.delete_snapshot("snap-2"));
+  EXPECT_FALSE(c.delete_snapshot("snap-2"));
+  EXPECT_FALSE(c.get_snapshot("snap-2"));
+}
+
+TEST_F(CatalogueTest, UsesWal) {
+  Catalogue c(dir_ + "/db");
+  Database db(dir_ + "/db");
+  auto st = db.prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.text(0), "wal");
+}
+
+}  // namespace
+}  // namespace cryo::service

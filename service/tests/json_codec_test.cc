@@ -1,0 +1,79 @@
+#include "service/json_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+namespace cryo::service {
+namespace {
+
+std::string bad_request_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const BadRequest& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(JsonCodec, CreateSandboxDefaultsAndFields) {
+  auto r = decode_create_sandbox(json::parse(
+      R"({"image":"py","envs":{"A":"1"},"cwd":"/w","timeout":2.5,"cpus":1,"memory_mb":256,"pids":64,"network":true,"metadata":{"k":"v"}})"));
+  EXPECT_EQ(r.spec.image, "py");
+  EXPECT_EQ(r.spec.env.at("A"), "1");
+  EXPECT_EQ(r.spec.cwd, "/w");
+  EXPECT_DOUBLE_EQ(r.timeout_s, 2.5);
+  EXPECT_EQ(r.spec.limits.memory_bytes, 256 << 20);
+  EXPECT_EQ(r.spec.limits.pids, 64);
+  EXPECT_TRUE(r.spec.network);
+  auto d = decode_create_sandbox(json::object());
+  EXPECT_EQ(d.spec.image, "default");
+  EXPECT_EQ(d.spec.cwd, "/");
+  EXPECT_FALSE(d.spec.network);
+}
+
+TEST(JsonCodec, ErrorsNameTheField) {
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"timeout":"x"})")); }).find("`timeout`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"envs":{"A":1}})")); }).find("`envs.A`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"pids":-1})")); }).find("`pids`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"snapshot_id":"x"})")); }).find("`snapshot_id`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"imag":"x"})")); }).find("`imag`: unknown"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] { decode_run(json::parse(R"({"argv":["a",2]})")); }).find("`argv[1]`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] { decode_run(json::parse(R"({})")); }).find("`cmd`"), std::string::npos);
+  EXPECT_NE(bad_request_message([] { parse_body("[1]"); }).find("request body"), std::string::npos);
+  EXPECT_NE(bad_request_message([] { parse_body("{"); }).find("not valid JSON"), std::string::npos);
+}
+
+TEST(JsonCodec, RunWrapsShellCommands) {
+  auto r = decode_run(json::parse(R"({"cmd":"echo hi","timeout":5,"stdin":"x","background":true})"));
+  EXPECT_EQ(r.spec.argv, (std::vector<std::string>{"/bin/sh", "-c", "echo hi"}));
+  EXPECT_DOUBLE_EQ(r.spec.timeout_s, 5);
+  EXPECT_EQ(r.spec.stdin_data, "x");
+  EXPECT_TRUE(r.background);
+  EXPECT_EQ(decode_run(json::parse(R"({"argv":["ls","-l"]})")).spec.argv, (std::vector<std::string>{"ls", "-l"}));
+}
+
+TEST(JsonCodec, Signals) {
+  EXPECT_EQ(decode_signal(json::object()), SIGKILL);
+  EXPECT_EQ(decode_signal(json::parse(R"({"signal":15})")), SIGTERM);
+  EXPECT_EQ(decode_signal(json::parse(R"({"signal":"SIGINT"})")), SIGINT);
+  EXPECT_EQ(decode_signal(json::parse(R"({"signal":"HUP"})")), SIGHUP);
+  EXPECT_THROW(decode_signal(json::parse(R"({"signal":"NOPE"})")), BadRequest);
+  EXPECT_THROW(decode_signal(json::parse(R"({"signal":0})")), BadRequest);
+}
+
+TEST(JsonCodec, InvalidUtf8OutputIsReplacedNotFatal) {
+  CommandResult r;
+  r.stdout_data = std::string("ok\xff", 3);
+  auto wire = to_wire(encode_result(r));
+  EXPECT_NE(wire.find("ok"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cryo::service
