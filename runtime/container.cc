@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +26,22 @@ LoadedContainer load_container(const StateStore& store, const std::string& id) {
   c.record = store.load(id);
   c.spec = oci::parse_spec_json(c.record.config, store.dir(id) + "/state.json config");
   c.cgroup = cgroup_for(c.record.cgroup_path);
+  recover_interrupted_checkpoint(store, c);
   return c;
+}
+
+std::string checkpoint_marker(const StateStore& store, const std::string& id) {
+  return store.dir(id) + "/checkpointing";
+}
+
+void recover_interrupted_checkpoint(const StateStore& store, LoadedContainer& c) {
+  // A cryo killed mid-checkpoint leaves its marker: never leave the container frozen because of it.
+  auto marker = read_file_if_exists(checkpoint_marker(store, c.record.id));
+  if (!marker) return;
+  pid_t owner = std::atoi(marker->c_str());
+  if (owner > 0 && ::kill(owner, 0) == 0) return;  // still at work
+  if (c.cgroup->exists() && c.cgroup->frozen()) c.cgroup->thaw();
+  ::unlink(checkpoint_marker(store, c.record.id).c_str());
 }
 
 bool LoadedContainer::init_alive() const {
@@ -71,6 +87,11 @@ void destroy_container(const StateStore& store, LoadedContainer& c) {
   if (c.cgroup->exists()) {
     if (c.cgroup->frozen()) c.cgroup->thaw();
     c.cgroup->destroy();
+  }
+  if (!c.record.owned_rootfs_mount.empty()) {
+    if (::umount2(c.record.owned_rootfs_mount.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+      throw_errno("unmount `" + c.record.owned_rootfs_mount + "`");
+    if (!c.record.owned_overlay_dir.empty()) remove_tree(c.record.owned_overlay_dir);
   }
   oci::State st = c.oci_state(store);
   st.status = oci::Status::Stopped;

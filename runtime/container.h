@@ -16,7 +16,7 @@ namespace cryo::runtime {
 
 struct GlobalOptions {
   std::string root = "/run/cryo";
-  std::string criu = "criu";
+  std::string criu;  // empty: /usr/local/sbin/criu, else criu on PATH
 };
 
 struct CreateOptions {
@@ -52,6 +52,47 @@ void container_delete(const GlobalOptions& g, const std::string& id, bool force)
 void container_pause(const GlobalOptions& g, const std::string& id);
 void container_resume(const GlobalOptions& g, const std::string& id);
 void container_update(const GlobalOptions& g, const std::string& id, const oci::Resources& r);
+
+// checkpoint: freeze, dump the process tree with CRIU (optionally leaving it running), store the
+// overlay root's upper-dir diff as a layer, thaw. The image is complete only once
+// cryo-checkpoint.json is written (last).
+struct CheckpointOptions {
+  std::string id;
+  std::string image_path = "checkpoint";
+  std::string work_path;  // CRIU's log and scratch; default: the image path
+  std::string parent_path;
+  bool leave_running = false;
+  bool tcp_established = false, tcp_skip_in_flight = false, ext_unix_sk = false, shell_job = false;
+  bool file_locks = false, link_remap = false, pre_dump = false, auto_dedup = false, lazy_pages = false;
+  std::string manage_cgroups_mode;  // soft|full|strict|ignore; empty: cryo's default
+  std::string page_server;          // ADDRESS:PORT
+  int status_fd = -1;
+  std::vector<std::string> empty_ns;
+};
+void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o);
+
+// restore: a container (any id, so several clones from one image side by side) whose processes
+// resume from the image. With a checkpoint of an overlay root and an empty bundle rootfs
+// directory, the rootfs becomes a new overlay: the image's lower layers plus the diff layer
+// below a fresh upper directory.
+struct RestoreOptions {
+  std::string id;
+  std::string image_path = "checkpoint";
+  std::string work_path;
+  std::string bundle = ".";
+  std::string pid_file;
+  std::string console_socket;
+  bool detach = false;
+  bool no_subreaper = false, no_pivot = false;
+  bool tcp_established = false, ext_unix_sk = false, shell_job = false, file_locks = false, lazy_pages = false;
+  std::string manage_cgroups_mode;
+  std::vector<std::string> empty_ns;
+};
+// Returns the exit code in the foreground (like run), 0 when detached.
+int container_restore(const GlobalOptions& g, const RestoreOptions& o);
+
+// Where restored overlay roots find their diff layers (shared by all clones).
+std::string layer_store_root(const GlobalOptions& g);
 
 struct ContainerInfo {
   oci::State state;

@@ -55,6 +55,7 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
       if (ns.type != CLONE_NEWPID && ns.type != CLONE_NEWTIME && ::setns(ns.fd.get(), ns.type) != 0)
         throw_errno("join the container's namespace");
     nss.clear();
+    rebind_null_stdio();
     if (::setsid() < 0) throw_errno("setsid");
     if (o.process.terminal) {
       auto size = o.process.console_size.value_or(oci::ConsoleSize{});

@@ -28,5 +28,11 @@ void kill_all_and_wait(LoadedContainer& c);
 // Removes what a container left on the host (cgroup, state) and runs poststop hooks.
 void destroy_container(const StateStore& store, LoadedContainer& c);
 void write_pid_file(const std::string& path, pid_t pid);
+// A checkpoint in progress is marked in the state dir; the next command undoes a killed one.
+std::string checkpoint_marker(const StateStore& store, const std::string& id);
+void recover_interrupted_checkpoint(const StateStore& store, LoadedContainer& c);
+// Waits for `pid` (our child), forwarding signals sent to cryo; returns the exit code (128+sig).
+int wait_forwarding_signals(pid_t pid);
+void block_all_signals();
 
 }  // namespace cryo::runtime

@@ -20,6 +20,14 @@ int exit_code(int status) {
   return 255;
 }
 
+}  // namespace
+
+void block_all_signals() {
+  sigset_t set;
+  sigfillset(&set);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
 // Waits for the init, forwarding the signals a user sends cryo; reaps other children too.
 int wait_forwarding_signals(pid_t init) {
   sigset_t all;
@@ -49,15 +57,11 @@ int wait_forwarding_signals(pid_t init) {
   }
 }
 
-}  // namespace
-
 int container_run(const GlobalOptions& g, const CreateOptions& o, bool detach) {
   if (!detach) {
     // Block signals before the init exists so none is lost; children of the init that get
     // reparented to us are reaped too.
-    sigset_t set;
-    sigfillset(&set);
-    sigprocmask(SIG_BLOCK, &set, nullptr);
+    block_all_signals();
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
   pid_t init;

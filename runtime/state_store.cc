@@ -20,7 +20,8 @@ json record_to_json(const ContainerRecord& r) {
   return {{"id", r.id},         {"pid", r.pid},         {"pid_start_time", r.pid_start_time},
           {"bundle", r.bundle}, {"rootfs", r.rootfs},   {"created", r.created},
           {"cgroup_path", r.cgroup_path}, {"stopped", r.stopped}, {"config", r.config},
-          {"annotations", r.annotations}};
+          {"annotations", r.annotations}, {"owned_rootfs_mount", r.owned_rootfs_mount},
+          {"owned_overlay_dir", r.owned_overlay_dir}};
 }
 
 ContainerRecord record_from_json(const json& j) {
@@ -35,6 +36,8 @@ ContainerRecord record_from_json(const json& j) {
   r.stopped = j.value("stopped", false);
   r.config = j.value("config", json::object());
   r.annotations = j.value("annotations", std::map<std::string, std::string>{});
+  r.owned_rootfs_mount = j.value("owned_rootfs_mount", "");
+  r.owned_overlay_dir = j.value("owned_overlay_dir", "");
   return r;
 }
 

@@ -33,6 +33,8 @@ struct ContainerRecord {
   std::string created;  // RFC 3339
   std::string cgroup_path;
   bool stopped = false;  // set once the init is known to be gone
+  std::string owned_rootfs_mount;  // an overlay cryo mounted for a restore; unmounted on delete
+  std::string owned_overlay_dir;   // its upper/work directories
   nlohmann::json config;  // the config.json the container was created with
   std::map<std::string, std::string> annotations;
 };

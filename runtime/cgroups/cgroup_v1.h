@@ -19,6 +19,7 @@ class CgroupV1 final : public Cgroup {
   nlohmann::json stats() override;
   std::vector<std::string> procs_files() override;
   bool exists() override;
+  std::string freezer_dir() override { return dir("freezer"); }
 
  private:
   std::string dir(const std::string& controller) const;  // "" when not mounted

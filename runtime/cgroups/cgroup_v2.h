@@ -19,6 +19,7 @@ class CgroupV2 final : public Cgroup {
   nlohmann::json stats() override;
   std::vector<std::string> procs_files() override { return {path_ + "/cgroup.procs"}; }
   bool exists() override { return sys_->is_dir(path_); }
+  std::string freezer_dir() override { return path_; }
 
  private:
   void write(const std::string& file, const std::string& value);

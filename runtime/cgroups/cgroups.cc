@@ -5,6 +5,7 @@
 #include "base/file.h"
 #include "runtime/cgroups/cgroup_v1.h"
 #include "runtime/cgroups/cgroup_v2.h"
+#include "runtime/rootfs/secure_path.h"
 
 namespace cryo::runtime {
 
@@ -50,10 +51,8 @@ std::vector<pid_t> parse_pids(const std::string& procs) {
 }
 
 std::string normalize_cgroup_path(const std::string& path) {
-  std::string p = path;
-  while (!p.empty() && p.front() == '/') p.erase(0, 1);
-  while (!p.empty() && p.back() == '/') p.pop_back();
-  return p;
+  // Cleaned as if rooted, like runc: "../" cannot climb out of the hierarchy.
+  return clean_path(path).substr(1);
 }
 
 std::vector<oci::DeviceRule> default_device_rules() {

@@ -43,6 +43,8 @@ class Cgroup {
   // Files a process writes its pid to, to join this cgroup (one per hierarchy).
   virtual std::vector<std::string> procs_files() = 0;
   virtual bool exists() = 0;
+  // The directory whose freezer CRIU should use (freeze_cgroup).
+  virtual std::string freezer_dir() = 0;
 };
 
 // `path` is the container's cgroupsPath (relative paths are taken from the hierarchy root).

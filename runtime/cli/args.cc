@@ -20,6 +20,21 @@ bool takes_value(const po::options_description& desc, const std::string& token) 
   return false;
 }
 
+// Go's flag package lets a flag repeat and keeps the last value (podman passes --leave-running
+// twice); Boost refuses repeats of non-composing options, so drop all but the last of each.
+void keep_last_occurrence(po::parsed_options& parsed, const po::options_description& desc) {
+  std::vector<po::option> kept;
+  for (size_t i = 0; i < parsed.options.size(); ++i) {
+    const po::option& o = parsed.options[i];
+    const po::option_description* d = desc.find_nothrow(o.string_key, false);
+    bool later = false;
+    if (d && !d->semantic()->is_composing())
+      for (size_t j = i + 1; j < parsed.options.size() && !later; ++j) later = parsed.options[j].string_key == o.string_key;
+    if (!later) kept.push_back(o);
+  }
+  parsed.options = std::move(kept);
+}
+
 }  // namespace
 
 SplitArgs split_args(const std::vector<std::string>& args, const po::options_description& desc) {
@@ -45,6 +60,7 @@ void parse_options(const SplitArgs& split, const po::options_description& desc, 
                     .options(desc)
                     .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
                     .run();
+  keep_last_occurrence(parsed, desc);
   po::store(parsed, vm);
   po::notify(vm);
 }

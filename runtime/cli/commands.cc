@@ -348,13 +348,21 @@ int cmd_features(const GlobalOptions&, const Args& a) {
   return 0;
 }
 
+}  // namespace
+
+int cmd_checkpoint(const GlobalOptions& g, const Args& a);
+int cmd_restore(const GlobalOptions& g, const Args& a);
+
+namespace {
+
 std::vector<Command>& registry() {
   static std::vector<Command> commands = {
       {"create", true, cmd_create},   {"run", true, cmd_run},         {"start", false, cmd_start},
       {"exec", true, cmd_exec},       {"kill", false, cmd_kill},      {"delete", false, cmd_delete},
       {"state", false, cmd_state},    {"list", false, cmd_list},      {"ps", false, cmd_ps},
       {"pause", false, cmd_pause},    {"resume", false, cmd_resume},  {"update", false, cmd_update},
-      {"events", false, cmd_events},  {"spec", false, cmd_spec},      {"features", false, cmd_features}};
+      {"events", false, cmd_events},  {"spec", false, cmd_spec},      {"features", false, cmd_features},
+      {"checkpoint", false, cmd_checkpoint}, {"restore", true, cmd_restore}};
   return commands;
 }
 

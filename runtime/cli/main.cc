@@ -35,7 +35,7 @@ po::options_description global_options() {
       "log", po::value<std::string>()->default_value(""), "log file (default: stderr)")(
       "log-format", po::value<std::string>()->default_value("text"), "text or json")(
       "debug", po::bool_switch(), "verbose logging")(
-      "criu", po::value<std::string>()->default_value("criu"), "path to criu")(
+      "criu", po::value<std::string>()->default_value(""), "path to criu (default: /usr/local/sbin/criu or criu on PATH)")(
       "systemd-cgroup", po::bool_switch(), "use systemd for cgroups (not supported)")(
       "rootless", po::value<std::string>()->default_value("auto"), "ignored: cryo runs as root");
   return d;

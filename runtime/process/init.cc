@@ -80,6 +80,7 @@ BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
   run_hooks(spec.hooks.create_container, "createContainer", state);
   enter_rootfs(o.rootfs);
   finish_rootfs(spec);
+  rebind_null_stdio();
   apply_sysctls(spec.linux.sysctl);
 
   if (::setsid() < 0) throw_errno("setsid");
@@ -148,8 +149,10 @@ void plan_namespaces(const oci::Spec& spec, InitOptions& opts) {
       if (!join_user) opts.clone_flags |= flag;
     } else if (!ns.path.empty()) {
       if (flag != CLONE_NEWPID && flag != CLONE_NEWTIME) opts.joins.push_back({flag, ns.path});
-    } else if (join_user && flag != CLONE_NEWPID && flag != CLONE_NEWTIME) {
-      opts.unshare_flags |= flag;  // must be owned by the joined user namespace
+    } else if ((join_user && flag != CLONE_NEWPID && flag != CLONE_NEWTIME) || flag == CLONE_NEWCGROUP) {
+      // Owned by a joined user namespace; or (cgroup) rooted at the container's cgroup, which
+      // the init joins only after the clone.
+      opts.unshare_flags |= flag;
     } else {
       opts.clone_flags |= flag;
     }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <linux/close_range.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,6 +37,17 @@ void reset_signals() {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+}
+
+void rebind_null_stdio() {
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) continue;
+    int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null < 0) return;  // no /dev/null in the container: keep the host's
+    ::dup2(null, fd);
+    ::close(null);
+  }
 }
 
 std::string resolve_executable(const oci::Process& p) {

@@ -12,6 +12,9 @@ namespace cryo::runtime {
 
 // Unblocks every signal and restores default dispositions: both survive execve.
 void reset_signals();
+// stdio that is the host's /dev/null is reopened as the container's own /dev/null: same device,
+// but an fd CRIU can checkpoint (a file outside the container's mounts cannot be dumped).
+void rebind_null_stdio();
 // Finds args[0] along the process's PATH inside the current root. Throws if not executable.
 std::string resolve_executable(const oci::Process& p);
 // chdir to process.cwd and check that it is inside the root (CVE-2024-21626).

@@ -1,0 +1,38 @@
+// What cryo stores next to CRIU's images: the container config, the overlay root it ran on and
+// the diff layer of its upper directory, and the init's stdio. cryo-checkpoint.json is written
+// last, so an image without it is incomplete and is refused.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cryo::runtime {
+
+inline constexpr const char* kCheckpointMeta = "cryo-checkpoint.json";
+inline constexpr const char* kRootfsDiff = "rootfs-diff.tar";
+
+struct OverlayRoot {
+  std::vector<std::string> lowers;  // top-most first
+  std::string upper, work;
+};
+
+struct CheckpointMeta {
+  std::string container_id;
+  std::string created;
+  nlohmann::json config;
+  std::optional<OverlayRoot> overlay;  // the root was an overlay: lowers + the diff layer
+  std::string diff_digest;             // of rootfs-diff.tar
+  std::vector<std::string> stdio;      // /proc/<init>/fd/{0,1,2} link targets at dump time
+};
+
+nlohmann::json meta_to_json(const CheckpointMeta& m);
+CheckpointMeta meta_from_json(const nlohmann::json& j, const std::string& source);
+CheckpointMeta read_checkpoint_meta(const std::string& image_dir);
+
+// The overlay mounted at `mountpoint`, from mountinfo text; nullopt when it is not an overlay.
+std::optional<OverlayRoot> find_overlay(const std::string& mountinfo, const std::string& mountpoint);
+
+}  // namespace cryo::runtime

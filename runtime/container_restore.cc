@@ -1,0 +1,224 @@
+// restore: a new container whose process tree CRIU restores from a checkpoint image.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <climits>
+#include <cstdlib>
+#include <sstream>
+
+#include "base/file.h"
+#include "checkpoint/criu.h"
+#include "fsimage/fsimage.h"
+#include "runtime/checkpoint_image.h"
+#include "runtime/container_internal.h"
+#include "runtime/criu_options.h"
+#include "runtime/process/console.h"
+
+namespace cryo::runtime {
+namespace {
+
+std::string absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf)) throw_errno("resolve `" + path + "`");
+  return buf;
+}
+
+bool empty_dir(const std::string& path) {
+  std::string out;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return false;
+  DIR* d = ::fdopendir(fd.release());
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d))
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") empty = false;
+  ::closedir(d);
+  return empty;
+}
+
+// The restored root: a fresh upper over the checkpoint's diff layer and the original lowers.
+void mount_restored_root(const GlobalOptions& g, const std::string& image, const CheckpointMeta& meta,
+                         const std::string& overlay_dir, const std::string& rootfs) {
+  fsimage::LayerStore layers(layer_store_root(g));
+  std::string digest = layers.put_tar(image + "/" + kRootfsDiff, meta.diff_digest);
+  fsimage::OverlayConfig cfg;
+  cfg.lowers.push_back(layers.dir_for(digest));
+  for (auto& l : meta.overlay->lowers) cfg.lowers.push_back(l);
+  cfg.upper = overlay_dir + "/upper";
+  cfg.work = overlay_dir + "/work";
+  make_dirs(cfg.upper, 0755);
+  make_dirs(cfg.work, 0755);
+  fsimage::OverlayMount(cfg, rootfs).release();
+}
+
+// The process's cgroup memberships ("/proc/self/cgroup"), to move back after the restore.
+std::vector<std::string> own_cgroup_procs_files() {
+  std::vector<std::string> files;
+  const CgroupMounts& m = host_cgroup_mounts();
+  std::istringstream in(read_file("/proc/self/cgroup"));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    std::string ctls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    std::string mountpoint;
+    if (ctls.empty()) mountpoint = m.unified;
+    else {
+      std::string first = ctls.substr(0, ctls.find(','));
+      auto it = m.v1.find(first);
+      if (it != m.v1.end()) mountpoint = it->second;
+    }
+    if (!mountpoint.empty()) files.push_back(mountpoint + path + "/cgroup.procs");
+  }
+  return files;
+}
+
+void move_to(const std::vector<std::string>& procs_files) {
+  for (auto& f : procs_files) {
+    try {
+      write_existing_file(f, std::to_string(::getpid()));
+    } catch (const SysError&) {
+      // A hierarchy we may not write to (e.g. a delegated one) keeps us; harmless.
+    }
+  }
+}
+
+struct RestoreRollback {
+  const StateStore& store;
+  std::string id;
+  std::unique_ptr<Cgroup> cgroup;
+  std::string mounted_root, overlay_dir;
+  pid_t pid = 0;
+  bool done = false;
+  ~RestoreRollback() {
+    if (done) return;
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    try {
+      if (cgroup) {
+        for (pid_t p : cgroup->pids()) ::kill(p, SIGKILL);
+        if (cgroup->exists()) cgroup->destroy();
+      }
+    } catch (...) {
+    }
+    if (!mounted_root.empty()) ::umount2(mounted_root.c_str(), MNT_DETACH);
+    try {
+      if (!overlay_dir.empty()) remove_tree(overlay_dir);
+      store.remove(id);
+    } catch (...) {
+    }
+  }
+};
+
+checkpoint::RestoreOptions restore_options(const RestoreOptions& o, const oci::Spec& spec, const CheckpointMeta& meta,
+                                           const std::string& bundle, const std::string& rootfs, int images_fd,
+                                           int work_fd) {
+  checkpoint::RestoreOptions r;
+  apply_common_options(r, o.tcp_established, o.ext_unix_sk, o.shell_job, o.file_locks, o.lazy_pages,
+                       o.manage_cgroups_mode);
+  r.images_dir_fd = images_fd;
+  r.work_dir_fd = work_fd;
+  r.log_file = "restore.log";
+  r.root = rootfs;
+  r.rst_sibling = true;
+  r.orphan_pts_master = spec.process && spec.process->terminal;
+  for (auto& m : external_mounts(spec)) {
+    std::string src = m.source.empty() || m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+    r.ext_mounts.push_back({m.destination, src});
+  }
+  // The init's stdio were ours at dump time (pipes of a shim, a terminal): hand it ours now.
+  for (int fd = 0; fd < 3 && fd < static_cast<int>(meta.stdio.size()); ++fd)
+    if (meta.stdio[fd].rfind("pipe:", 0) == 0 || meta.stdio[fd].rfind("socket:", 0) == 0)
+      r.inherit_fds.push_back({meta.stdio[fd], fd});
+  return r;
+}
+
+}  // namespace
+
+std::string layer_store_root(const GlobalOptions& g) {
+  const char* env = std::getenv("CRYO_LAYER_STORE");
+  return env && *env ? env : g.root + "/layers";
+}
+
+int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
+  StateStore store(g.root);
+  std::string image = absolute(o.image_path);
+  CheckpointMeta meta = read_checkpoint_meta(image);
+  std::string bundle = absolute(o.bundle);
+  oci::Spec spec = oci::load_spec(bundle);
+  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
+  checkpoint::CriuClient criu({g.criu});
+  criu_capabilities(criu);
+
+  ContainerLock lock = store.create(o.id);
+  RestoreRollback rollback{store, o.id};
+  ContainerRecord rec;
+  rec.id = o.id;
+  rec.bundle = bundle;
+  rec.created = rfc3339_now();
+  rec.cgroup_path = default_cgroup_path(spec, o.id);
+  rec.config = nlohmann::json::parse(read_file(bundle + "/config.json"));
+  rec.annotations = spec.annotations;
+
+  make_dirs(rootfs, 0755);
+  if (meta.overlay && path_exists(image + "/" + kRootfsDiff) && empty_dir(rootfs)) {
+    rec.owned_overlay_dir = store.dir(o.id) + "/overlay";
+    rollback.overlay_dir = rec.owned_overlay_dir;
+    mount_restored_root(g, image, meta, rec.owned_overlay_dir, rootfs);
+    rec.owned_rootfs_mount = rollback.mounted_root = rootfs;
+  }
+  rec.rootfs = absolute(rootfs);
+
+  rollback.cgroup = cgroup_for(rec.cgroup_path);
+  rollback.cgroup->create();
+  if (spec.linux.resources) rollback.cgroup->set(*spec.linux.resources);
+
+  UniqueFd images = open_or_throw(image, O_RDONLY | O_DIRECTORY);
+  std::string work_path = o.work_path.empty() ? store.dir(o.id) : o.work_path;
+  make_dirs(work_path, 0700);
+  UniqueFd work = open_or_throw(work_path, O_RDONLY | O_DIRECTORY);
+  auto ropts = restore_options(o, spec, meta, bundle, rec.rootfs, images.get(), work.get());
+  UniqueFd console;
+  if (ropts.orphan_pts_master) {
+    if (o.console_socket.empty()) throw Error("the checkpoint has a terminal: --console-socket is required");
+    console = connect_console_socket(o.console_socket);
+  }
+
+  if (!o.detach) {
+    block_all_signals();
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+  // criu forks the restored tree from itself: put ourselves (and so criu) in the new cgroup for
+  // the restore, then step back out.
+  auto home = own_cgroup_procs_files();
+  rollback.cgroup->add_process(::getpid());
+  pid_t pid;
+  try {
+    pid = criu.restore(ropts, [&](checkpoint::Notify& n) {
+      if (n.script == "orphan-pts-master" && n.fd) send_fds(console.get(), "/dev/ptmx", {n.fd.get()});
+    });
+  } catch (...) {
+    move_to(home);
+    throw;
+  }
+  move_to(home);
+  rollback.pid = pid;
+  rec.pid = pid;
+  rec.pid_start_time = process_start_time(pid);
+  store.save(rec);
+  write_pid_file(o.pid_file, pid);
+  rollback.done = true;
+  lock = ContainerLock();
+  if (o.detach) return 0;
+  int code = wait_forwarding_signals(pid);
+  container_delete(g, o.id, true);
+  return code;
+}
+
+}  // namespace cryo::runtime

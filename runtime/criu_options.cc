@@ -1,0 +1,47 @@
+#include "runtime/criu_options.h"
+
+#include "runtime/rootfs/mount_options.h"
+#include "runtime/rootfs/secure_path.h"
+
+namespace cryo::runtime {
+
+checkpoint::CriuCapabilities criu_capabilities(checkpoint::CriuClient& criu) {
+  return checkpoint::probe_capabilities(criu);
+}
+
+void apply_common_options(checkpoint::CommonOptions& c, bool tcp_established, bool ext_unix_sk, bool shell_job,
+                          bool file_locks, bool lazy_pages, const std::string& mode) {
+  c.tcp_established = tcp_established;
+  c.ext_unix_sk = ext_unix_sk;
+  c.shell_job = shell_job;
+  c.file_locks = file_locks;
+  c.lazy_pages = lazy_pages;
+  // Network locking needs iptables/nftables; a sandbox's own network namespace needs none
+  // unless established TCP connections are carried over.
+  c.network_lock = tcp_established ? checkpoint::NetworkLock::Nftables : checkpoint::NetworkLock::Skip;
+  using M = checkpoint::CgroupMode;
+  if (mode.empty() || mode == "ignore") c.manage_cgroups = M::Ignore;
+  else if (mode == "soft") c.manage_cgroups = M::Soft;
+  else if (mode == "full") c.manage_cgroups = M::Full;
+  else if (mode == "strict") c.manage_cgroups = M::Strict;
+  else throw Error("--manage-cgroups-mode: must be soft, full, strict or ignore, got `" + mode + "`");
+}
+
+checkpoint::PageServer parse_page_server(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) throw Error("--page-server `" + address + "`: must be ADDRESS:PORT");
+  try {
+    return {address.substr(0, colon), std::stoi(address.substr(colon + 1))};
+  } catch (const std::exception&) {
+    throw Error("--page-server `" + address + "`: the port is not a number");
+  }
+}
+
+std::vector<ExternalMount> external_mounts(const oci::Spec& spec) {
+  std::vector<ExternalMount> out;
+  for (auto& m : spec.mounts)
+    if (parse_mount_options(m.options).bind() && m.type != "cgroup") out.push_back({clean_path(m.destination), m.source});
+  return out;
+}
+
+}  // namespace cryo::runtime

@@ -1,0 +1,25 @@
+// Container-level choices for CRIU shared by checkpoint and restore.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "checkpoint/criu.h"
+#include "oci/spec.h"
+
+namespace cryo::runtime {
+
+// CRIU's capabilities, probed once per cryo process.
+checkpoint::CriuCapabilities criu_capabilities(checkpoint::CriuClient& criu);
+void apply_common_options(checkpoint::CommonOptions& c, bool tcp_established, bool ext_unix_sk, bool shell_job,
+                          bool file_locks, bool lazy_pages, const std::string& manage_cgroups_mode);
+checkpoint::PageServer parse_page_server(const std::string& address);
+
+struct ExternalMount {
+  std::string destination;  // inside the container
+  std::string source;       // on the host
+};
+// Mounts that CRIU must treat as external: binds from the host and masked files.
+std::vector<ExternalMount> external_mounts(const oci::Spec& spec);
+
+}  // namespace cryo::runtime
