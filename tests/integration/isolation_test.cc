@@ -1,0 +1,384 @@
+// Isolation, security settings, resource limits, config errors and the two runc CVEs.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/runtime_fixture.h"
+
+namespace cryo::it {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---- namespaces -------------------------------------------------------------------------------
+
+TEST_F(RuntimeTest, InitIsPidOne) {
+  Outcome r = run_container({"sh", "-c", "echo $$; ps -o pid,comm | wc -l"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::istringstream lines(r.out);
+  std::string pid, count;
+  std::getline(lines, pid);
+  std::getline(lines, count);
+  EXPECT_EQ(pid, "1");
+  EXPECT_LE(std::stoi(trim(count)), 4) << "the container sees only its own processes";
+}
+
+TEST_F(RuntimeTest, OwnHostname) {
+  config_["hostname"] = "it-box";
+  char before[256] = {};
+  ::gethostname(before, sizeof before);
+  Outcome r = run_container({"hostname"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_EQ(trim(r.out), "it-box");
+  char after[256] = {};
+  ::gethostname(after, sizeof after);
+  EXPECT_STREQ(before, after);
+}
+
+TEST_F(RuntimeTest, OwnMountTable) {
+  std::string host_before = read_text("/proc/self/mountinfo");
+  Outcome r = run_container({"cat", "/proc/self/mountinfo"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.out.find(" / / "), std::string::npos) << r.out;          // its own root
+  EXPECT_NE(r.out.find(" /proc "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(" /work"), std::string::npos) << r.out;         // no host mounts
+  EXPECT_EQ(r.out.find(" /sys/fs/cgroup/memory/cryo"), std::string::npos) << r.out;
+  // Nothing the container mounted propagated to the host.
+  EXPECT_EQ(read_text("/proc/self/mountinfo").find(rootfs_), std::string::npos);
+}
+
+TEST_F(RuntimeTest, NewNetworkNamespaceHasOnlyLoopback) {
+  Outcome r = run_container({"sh", "-c", "ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<std::string> names;
+  while (std::getline(lines, line))
+    if (!trim(line).empty()) names.push_back(trim(line));
+  EXPECT_EQ(names, (std::vector<std::string>{"lo", "lo"})) << r.out;
+}
+
+TEST_F(RuntimeTest, OwnIpcNamespace) {
+  Outcome r = run_container({"sh", "-c", "readlink /proc/self/ns/ipc"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(trim(r.out), fs::read_symlink("/proc/self/ns/ipc").string());
+}
+
+TEST_F(RuntimeTest, UserNamespaceMapsIds) {
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  fs::create_directories(rootfs_ + "/data");
+  ASSERT_EQ(::chown((rootfs_ + "/data").c_str(), 100000, 100000), 0);
+  Outcome r = run_container({"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /data/made-inside"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::istringstream lines(r.out);
+  std::string uid_map, gid_map, uid;
+  std::getline(lines, uid_map);
+  std::getline(lines, gid_map);
+  std::getline(lines, uid);
+  auto fields = [](const std::string& s) {
+    std::istringstream in(s);
+    std::vector<std::string> f;
+    std::string w;
+    while (in >> w) f.push_back(w);
+    return f;
+  };
+  EXPECT_EQ(fields(uid_map), (std::vector<std::string>{"0", "100000", "65536"}));
+  EXPECT_EQ(fields(gid_map), (std::vector<std::string>{"0", "100000", "65536"}));
+  EXPECT_EQ(uid, "0");
+  struct stat st;
+  ASSERT_EQ(::stat((rootfs_ + "/data/made-inside").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);
+  EXPECT_EQ(st.st_gid, 100000u);
+}
+
+// ---- filesystem protections ---------------------------------------------------------------------
+
+TEST_F(RuntimeTest, ReadonlyRoot) {
+  config_["root"]["readonly"] = true;
+  Outcome r = run_container({"sh", "-c", "touch /should-fail"});
+  EXPECT_NE(r.code, 0) << r.text();
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.text();
+  EXPECT_FALSE(fs::exists(rootfs_ + "/should-fail"));
+  // Mounts on top stay writable.
+  add_tmpfs("/tmp");
+  Outcome w = run_container({"sh", "-c", "touch /tmp/ok && echo ok"});
+  EXPECT_EQ(trim(w.out), "ok") << w.text();
+}
+
+TEST_F(RuntimeTest, MaskedPaths) {
+  Outcome r = run_container({"sh", "-c", "wc -c < /proc/kcore; ls /sys/firmware | wc -l"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_EQ(r.out, "0\n0\n");
+}
+
+TEST_F(RuntimeTest, ReadonlyPaths) {
+  Outcome r = run_container({"sh", "-c", "grep ' /proc/sys ' /proc/self/mountinfo; echo 1 > /proc/sys/vm/drop_caches"});
+  EXPECT_NE(r.code, 0) << r.text();
+  EXPECT_NE(r.out.find(" ro,"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.text();
+}
+
+TEST_F(RuntimeTest, MountTargetThroughASymlinkStaysInsideTheRoot) {
+  // /etc/evil -> /../../<host dir>: the mount must land inside the rootfs, never on the host.
+  std::string host_target = dir_ + "/host-target";
+  fs::create_directories(host_target);
+  fs::create_symlink("/../../.." + host_target, rootfs_ + "/etc/evil");
+  std::string source = dir_ + "/source";
+  fs::create_directories(source);
+  write_text(source + "/marker", "from-source");
+  add_mount("/etc/evil", "bind", source, {"rbind", "ro"});
+  Outcome r = run_container({"cat", "/etc/evil/marker"});
+  EXPECT_EQ(r.code, 0) << r.text();
+  EXPECT_EQ(r.out, "from-source");
+  EXPECT_FALSE(fs::exists(host_target + "/marker")) << "the bind landed on the host";
+  EXPECT_EQ(read_text("/proc/self/mountinfo").find(host_target), std::string::npos);
+  EXPECT_TRUE(fs::is_directory(rootfs_ + host_target)) << "the target was made inside the rootfs";
+}
+
+// ---- capabilities, seccomp --------------------------------------------------------------------
+
+TEST_F(RuntimeTest, CapabilitiesAreDropped) {
+  add_tmpfs("/tmp");
+  Outcome r = run_container({"sh", "-c", "grep CapEff /proc/self/status; hostname x 2>&1; mount -t tmpfs t /tmp 2>&1; "
+                                         "echo done"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  // CAP_AUDIT_WRITE, CAP_KILL and CAP_NET_BIND_SERVICE only.
+  EXPECT_NE(r.out.find("CapEff:\t0000000020000420"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hostname: sethostname: Operation not permitted"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mount: permission denied"), std::string::npos) << r.out;
+}
+
+TEST_F(RuntimeTest, NoNewPrivilegesIsSet) {
+  Outcome r = run_container({"grep", "NoNewPrivs", "/proc/self/status"});
+  EXPECT_NE(r.out.find("NoNewPrivs:\t1"), std::string::npos) << r.text();
+}
+
+TEST_F(RuntimeTest, RlimitsApply) {
+  config_["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 123}, {"hard", 456}}};
+  Outcome r = run_container({"sh", "-c", "ulimit -n; ulimit -Hn"});
+  EXPECT_EQ(r.out, "123\n456\n") << r.text();
+}
+
+TEST_F(RuntimeTest, SeccompErrnoBlocksOneSyscall) {
+  add_tmpfs("/tmp");
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"}},
+      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  Outcome r = run_container({"sh", "-c", "mkdir /tmp/blocked; echo mkdir=$?; touch /tmp/file && echo touch-ok"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.out.find("mkdir=1"), std::string::npos) << r.text();
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r.text();
+  EXPECT_NE(r.out.find("touch-ok"), std::string::npos) << r.text();
+  // exec'd processes get the same filter.
+  std::string id = start_detached({"sleep", "1000"});
+  Outcome e = cryo({"exec", id, "mkdir", "/tmp/from-exec"});
+  EXPECT_NE(e.code, 0) << e.text();
+  EXPECT_NE(e.err.find("Operation not permitted"), std::string::npos) << e.text();
+}
+
+TEST_F(RuntimeTest, SeccompWithoutNoNewPrivileges) {
+  add_tmpfs("/tmp");
+  config_["process"]["noNewPrivileges"] = false;
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  Outcome r = run_container({"sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"});
+  EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.text();
+}
+
+// ---- resources --------------------------------------------------------------------------------
+
+TEST_F(RuntimeTest, MemoryLimitOomKills) {
+  config_["linux"]["resources"]["memory"] = {{"limit", 32 << 20}, {"swap", 32 << 20}};
+  Outcome r = run_container({"it_helper", "alloc", "256"});
+  EXPECT_EQ(r.code, 128 + 9) << r.text();
+  EXPECT_EQ(r.out.find("survived"), std::string::npos) << r.text();
+  // Under the limit the same helper lives.
+  Outcome ok = run_container({"it_helper", "alloc", "8"});
+  EXPECT_EQ(ok.code, 0) << ok.text();
+  EXPECT_EQ(trim(ok.out), "survived");
+}
+
+TEST_F(RuntimeTest, PidsLimitContainsAForkBomb) {
+  config_["linux"]["resources"]["pids"] = {{"limit", 20}};
+  Outcome r = run_container({"it_helper", "fork", "50"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  int ok = -1, fail = -1;
+  char err[64] = {};
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "ok=%d fail=%d errno=%63s", &ok, &fail, err), 3) << r.out;
+  EXPECT_EQ(ok, 19) << r.out;  // the helper itself is the 20th
+  EXPECT_EQ(fail, 31) << r.out;
+  EXPECT_STREQ(err, "EAGAIN");
+  // The host is unaffected.
+  EXPECT_EQ(run_cmd({"sh", "-c", "true & wait"}).code, 0);
+}
+
+TEST_F(RuntimeTest, CpuAndCgroupsPathSettings) {
+  std::string cg = "/cryo-it/" + std::to_string(::getpid()) + "/custom";
+  config_["linux"]["cgroupsPath"] = cg;
+  config_["linux"]["resources"]["cpu"] = {{"shares", 512}, {"quota", 50000}, {"period", 100000}};
+  std::string id = start_detached({"sleep", "1000"});
+  std::string cpu = "/sys/fs/cgroup/cpu" + cg;
+  if (fs::exists("/sys/fs/cgroup/cpu")) {
+    EXPECT_EQ(trim(read_text(cpu + "/cpu.shares")), "512");
+    EXPECT_EQ(trim(read_text(cpu + "/cpu.cfs_quota_us")), "50000");
+  } else {
+    EXPECT_EQ(trim(read_text("/sys/fs/cgroup" + cg + "/cpu.max")), "50000 100000");
+  }
+  EXPECT_EQ(cryo({"delete", "--force", id}).code, 0);
+  for (auto& e : fs::directory_iterator("/sys/fs/cgroup")) EXPECT_FALSE(fs::exists(e.path().string() + cg));
+  // Remove the (empty) parents this test made.
+  for (auto& e : fs::directory_iterator("/sys/fs/cgroup")) {
+    std::error_code ec;
+    fs::remove(e.path().string() + "/cryo-it/" + std::to_string(::getpid()), ec);
+    fs::remove(e.path().string() + "/cryo-it", ec);
+  }
+}
+
+// ---- config errors leave nothing behind --------------------------------------------------------
+
+class ConfigErrorTest : public RuntimeTest {
+ protected:
+  // `cryo run` must fail naming `field`, and leave no state, cgroup or process.
+  void expect_rejected(const std::string& field) {
+    std::string id = new_id();
+    Outcome r = cryo({"run", "--bundle", bundle_, id});
+    EXPECT_NE(r.code, 0) << r.text();
+    EXPECT_NE(r.err.find(field), std::string::npos) << "error should name " << field << ": " << r.text();
+    expect_nothing_left(id);
+    std::string id2 = new_id();
+    Outcome c = cryo({"create", "--bundle", bundle_, id2});
+    EXPECT_NE(c.code, 0) << c.text();
+    expect_nothing_left(id2);
+  }
+};
+
+TEST_F(ConfigErrorTest, BadJson) {
+  write_text(bundle_ + "/config.json", "{\"ociVersion\": \"1.2.0\", \"process\": {");
+  expect_rejected("config.json");
+}
+
+TEST_F(ConfigErrorTest, UnknownNamespace) {
+  config_["linux"]["namespaces"].push_back({{"type", "bogus"}});
+  save_config();
+  expect_rejected("linux.namespaces");
+}
+
+TEST_F(ConfigErrorTest, HugeMemoryLimit) {
+  config_["linux"]["resources"]["memory"] = {{"limit", 1e30}};
+  save_config();
+  expect_rejected("linux.resources.memory.limit");
+}
+
+TEST_F(ConfigErrorTest, HugeUid) {
+  config_["process"]["user"]["uid"] = 1ull << 40;
+  save_config();
+  expect_rejected("process.user.uid");
+}
+
+TEST_F(ConfigErrorTest, NegativePidsLimitBelowMinusOne) {
+  config_["linux"]["resources"]["pids"] = {{"limit", -5}};
+  save_config();
+  expect_rejected("linux.resources.pids.limit");
+}
+
+TEST_F(ConfigErrorTest, MissingExecutable) {
+  config_["process"]["args"] = {"/bin/does-not-exist"};
+  save_config();
+  expect_rejected("/bin/does-not-exist");
+}
+
+TEST_F(ConfigErrorTest, MountThatFailsInsideTheInit) {
+  config_["mounts"].push_back({{"destination", "/mnt"}, {"type", "no-such-fs"}, {"source", "none"}});
+  save_config();
+  expect_rejected("/mnt");
+}
+
+TEST_F(ConfigErrorTest, UnknownCapability) {
+  config_["process"]["capabilities"]["bounding"].push_back("CAP_BOGUS");
+  save_config();
+  expect_rejected("CAP_BOGUS");
+}
+
+TEST_F(ConfigErrorTest, BadSeccompSyscall) {
+  config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                                 {"syscalls", {{{"names", {"not_a_syscall"}}, {"action", "SCMP_ACT_BOGUS"}}}}};
+  save_config();
+  expect_rejected("SCMP_ACT_BOGUS");
+}
+
+TEST_F(ConfigErrorTest, MissingRootfs) {
+  config_["root"]["path"] = "no-such-rootfs";
+  save_config();
+  expect_rejected("root.path");
+}
+
+// ---- CVEs ---------------------------------------------------------------------------------------
+
+TEST_F(RuntimeTest, Cve2019_5736_TheHostBinaryCannotBeOverwritten) {
+  std::string before = file_bytes(CRYO_BIN);
+  ASSERT_FALSE(before.empty());
+  // A created container's init is still cryo (from a sealed memfd) until `start`.
+  set_args({"true"});
+  std::string id = new_id();
+  ASSERT_EQ(cryo({"create", "--bundle", bundle_, id}).code, 0);
+  pid_t init = state(id)["pid"];
+  std::string exe = fs::read_symlink("/proc/" + std::to_string(init) + "/exe").string();
+  EXPECT_EQ(exe.rfind("/memfd:", 0), 0u) << "the init runs from " << exe;
+  // Not writable from the host side either.
+  int fd = ::open(("/proc/" + std::to_string(init) + "/exe").c_str(), O_WRONLY);
+  EXPECT_LT(fd, 0);
+  if (fd >= 0) ::close(fd);
+  // From inside, with every capability a container could have, /proc/1/exe (the waiting init).
+  Outcome w = cryo({"exec", "--cap", "CAP_SYS_PTRACE", "--cap", "CAP_DAC_OVERRIDE", id, "it_helper", "writeexe", "1"});
+  EXPECT_EQ(w.code, 0) << w.text();
+  EXPECT_EQ(w.out.find("opened"), std::string::npos) << w.text();
+  // An exec'd shell that overwrites what its own /proc/self/exe points at writes busybox, not cryo.
+  Outcome s = cryo({"exec", id, "sh", "-c", "echo x > /proc/$$/exe"});
+  EXPECT_NE(s.code, 0) << s.text();
+  EXPECT_EQ(cryo({"delete", "--force", id}).code, 0);
+  EXPECT_TRUE(file_bytes(CRYO_BIN) == before) << "the cryo binary changed";
+}
+
+TEST_F(RuntimeTest, Cve2024_21626_LeakedFdsDoNotReachTheContainer) {
+  int host_dir = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);  // no O_CLOEXEC: inherited by cryo
+  ASSERT_GE(host_dir, 0);
+  RunOptions o;
+  o.fds = {{7, host_dir}};
+  set_args({"sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"});
+  Outcome r = cryo({"run", "--bundle", bundle_, new_id()}, o);
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::istringstream in(r.out);
+  int fd;
+  while (in >> fd) EXPECT_LE(fd, 3) << r.out;  // 0 1 2 and ls's own directory fd
+
+  // process.cwd through the leaked fd must not put the workload outside the root.
+  config_["process"]["cwd"] = "/proc/self/fd/7";
+  set_args({"sh", "-c", "pwd; ls"});
+  std::string id = new_id();
+  Outcome c = cryo({"run", "--bundle", bundle_, id}, o);
+  EXPECT_NE(c.code, 0) << c.text();
+  EXPECT_EQ(c.out.find("bundle"), std::string::npos) << "the host directory was listed: " << c.text();
+  expect_nothing_left(id);
+
+  // exec --cwd likewise.
+  config_["process"]["cwd"] = "/";
+  std::string running = start_detached({"sleep", "1000"});
+  Outcome e = cryo({"exec", "--cwd", "/proc/self/fd/7", running, "ls"}, o);
+  EXPECT_NE(e.code, 0) << e.text();
+  EXPECT_EQ(e.out.find("bundle"), std::string::npos) << e.text();
+  Outcome l = cryo({"exec", running, "ls", "/proc/self/fd"}, o);
+  EXPECT_EQ(l.out.find("7"), std::string::npos) << l.text();
+  ::close(host_dir);
+}
+
+}  // namespace
+}  // namespace cryo::it
