@@ -57,7 +57,8 @@ PY
 
 wait_count() {  # FILE: until the workload has touched its memory and ticks
   for _ in $(seq 1 600); do
-    [ "$(awk '{print $1 + 0}' "$1" 2>/dev/null || echo 0)" -gt 20 ] && return 0
+    local n; n=$(awk '{print $1 + 0}' "$1" 2>/dev/null || true)
+    [ "${n:-0}" -gt 20 ] && return 0
     sleep 0.05
   done
   echo "workload did not start" >&2; return 1

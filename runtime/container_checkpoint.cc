@@ -75,7 +75,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
 
   // Everything that can fail is checked before anything is frozen.
   checkpoint::CriuClient criu({g.criu});
-  auto caps = criu_capabilities(criu);
+  auto caps = criu_capabilities(criu, g.root);
   ImageRollback rollback{o.image_path};
   rollback.created_dir = make_dirs(o.image_path, 0700);
   UniqueFd images = open_or_throw(o.image_path, O_RDONLY | O_DIRECTORY);

@@ -37,6 +37,24 @@ void write_id_maps(pid_t pid, const oci::Spec& spec) {
   write_existing_file(proc + "/gid_map", format(spec.linux.gid_mappings));
 }
 
+// The host id that `container_id` maps to (itself without a user namespace).
+uint32_t host_id(const std::vector<oci::IdMapping>& maps, uint32_t container_id) {
+  for (auto& m : maps)
+    if (container_id >= m.container_id && container_id - m.container_id < m.size)
+      return m.host_id + (container_id - m.container_id);
+  return container_id;
+}
+
+// The exec fifo, writable by the container's root (a mapped uid in a user namespace), as runc.
+void make_exec_fifo(const std::string& path, const oci::Spec& spec) {
+  if (::mkfifo(path.c_str(), 0622) != 0) throw_errno("mkfifo `" + path + "`");
+  if (::chmod(path.c_str(), 0622) != 0) throw_errno("chmod `" + path + "`");
+  if (!spec.linux.find_namespace("user")) return;
+  uid_t uid = host_id(spec.linux.uid_mappings, 0);
+  gid_t gid = host_id(spec.linux.gid_mappings, 0);
+  if (::chown(path.c_str(), uid, gid) != 0) throw_errno("chown `" + path + "` to the container's root");
+}
+
 // Sends the seccomp listener to the spec's listenerPath with the container process state.
 void hand_out_listener(const oci::Spec& spec, const nlohmann::json& state, int listener) {
   const auto& sc = *spec.linux.seccomp;
@@ -104,7 +122,7 @@ pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
   rec.config = nlohmann::json::parse(read_file(bundle + "/config.json"));
   rec.annotations = spec.annotations;
 
-  if (::mkfifo(store.fifo_path(o.id).c_str(), 0622) != 0) throw_errno("mkfifo `" + store.fifo_path(o.id) + "`");
+  make_exec_fifo(store.fifo_path(o.id), spec);
   UniqueFd fifo = open_or_throw(store.fifo_path(o.id), O_PATH);
   rollback.cgroup = cgroup_for(rec.cgroup_path);
   rollback.cgroup->create();

@@ -154,7 +154,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
   checkpoint::CriuClient criu({g.criu});
-  criu_capabilities(criu);
+  auto caps = criu_capabilities(criu, g.root);
 
   ContainerLock lock = store.create(o.id);
   RestoreRollback rollback{store, o.id};
@@ -184,6 +184,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   make_dirs(work_path, 0700);
   UniqueFd work = open_or_throw(work_path, O_RDONLY | O_DIRECTORY);
   auto ropts = restore_options(o, spec, meta, bundle, rec.rootfs, images.get(), work.get());
+  checkpoint::check_supported(ropts, caps);
   UniqueFd console;
   if (ropts.orphan_pts_master) {
     if (o.console_socket.empty()) throw Error("the checkpoint has a terminal: --console-socket is required");

@@ -19,19 +19,21 @@ void container_start(const GlobalOptions& g, const std::string& id) {
   // The init is blocked opening the write end; opening the read end releases it.
   UniqueFd fifo(::open(fifo_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fifo) throw_errno("open `" + fifo_path + "`");
-  ssize_t n = 0;
+  // The init writes one byte after its startContainer hooks; EOF follows when it execs.
+  bool released = false;
   for (;;) {
     struct pollfd pfd = {fifo.get(), POLLIN, 0};
     int ready = ::poll(&pfd, 1, 100);
     char byte;
     if (ready > 0) {
-      n = ::read(fifo.get(), &byte, 1);
-      if (n >= 0) break;  // the byte, or EOF from an init that died
+      ssize_t n = ::read(fifo.get(), &byte, 1);
+      if (n == 1) released = true;
+      if (n == 0) break;  // exec'd, or an init that died
     }
     if (!c.init_alive()) break;
   }
   ::unlink(fifo_path.c_str());
-  if (n != 1) throw Error("cannot start container `" + id + "`: its init exited");
+  if (!released) throw Error("cannot start container `" + id + "`: its init exited");
   oci::State st = c.oci_state(store);
   st.status = oci::Status::Running;
   try {

@@ -1,12 +1,60 @@
 #include "runtime/criu_options.h"
 
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/file.h"
+
 #include "runtime/rootfs/mount_options.h"
 #include "runtime/rootfs/secure_path.h"
 
 namespace cryo::runtime {
 
-checkpoint::CriuCapabilities criu_capabilities(checkpoint::CriuClient& criu) {
-  return checkpoint::probe_capabilities(criu);
+namespace {
+
+// What the cached probe is valid for: this criu binary, this kernel.
+std::string probe_key(const std::string& binary) {
+  struct stat st = {};
+  ::stat(binary.c_str(), &st);
+  struct utsname u = {};
+  ::uname(&u);
+  return binary + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + ":" +
+         std::to_string(st.st_mtim.tv_nsec) + ":" + u.release + ":" + u.version;
+}
+
+}  // namespace
+
+checkpoint::CriuCapabilities criu_capabilities(checkpoint::CriuClient& criu, const std::string& cache_dir) {
+  std::string path = cache_dir + "/criu-capabilities.json";
+  std::string key = probe_key(criu.binary());
+  try {
+    auto j = nlohmann::json::parse(read_file_if_exists(path).value_or("{}"));
+    if (j.value("key", "") == key) {
+      checkpoint::CriuCapabilities c;
+      c.version.major = j.at("major");
+      c.version.minor = j.at("minor");
+      c.version.sublevel = j.at("sublevel");
+      c.features.mem_track = j.at("mem_track");
+      c.features.lazy_pages = j.at("lazy_pages");
+      c.features.pidfd_store = j.at("pidfd_store");
+      return c;
+    }
+  } catch (const std::exception&) {
+    // A damaged cache is probed again.
+  }
+  checkpoint::CriuCapabilities c = checkpoint::probe_capabilities(criu);
+  nlohmann::json j = {{"key", key},
+                      {"major", c.version.major},
+                      {"minor", c.version.minor},
+                      {"sublevel", c.version.sublevel},
+                      {"mem_track", c.features.mem_track},
+                      {"lazy_pages", c.features.lazy_pages},
+                      {"pidfd_store", c.features.pidfd_store}};
+  make_dirs(cache_dir, 0711);
+  write_file_atomic(path, j.dump(), 0600);
+  return c;
 }
 
 void apply_common_options(checkpoint::CommonOptions& c, bool tcp_established, bool ext_unix_sk, bool shell_job,

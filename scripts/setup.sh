@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libboost-program-options-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   libarchive-dev libsqlite3-dev libcpp-httplib-dev libssl-dev
   busybox-static runc hyperfine iproute2 iptables python3 xz-utils procps util-linux
+  containerd podman docker.io
   # CRIU's build dependencies
   libprotobuf-c-dev protobuf-c-compiler libnl-3-dev libnet1-dev libbsd-dev libgnutls28-dev
   libnftables-dev libaio-dev uuid-dev

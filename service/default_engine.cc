@@ -1,10 +1,11 @@
-// TEMPORARY: placeholder until the sentry-backed engine lands; the lead replaces this file.
+// The production engine: sandboxes as cryo containers supervised by per-sandbox sentries.
 #include "service/engine.h"
+#include "service/sentry_engine.h"
 
 namespace cryo::service {
 
-std::unique_ptr<SandboxEngine> make_default_engine(const std::string& /*state_dir*/) {
-  throw cryo::Error("sandbox engine not available in this build");
+std::unique_ptr<SandboxEngine> make_default_engine(const std::string& state_dir) {
+  return make_sentry_engine(state_dir);
 }
 
 }  // namespace cryo::service

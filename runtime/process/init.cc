@@ -102,13 +102,13 @@ BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
   return {exe, early, state};
 }
 
-void wait_for_start(int fifo_fd) {
-  // Blocks until `cryo start` opens the fifo for reading.
+// Blocks until `cryo start` opens the exec fifo for reading; returns our write end.
+UniqueFd wait_for_start(int fifo_fd) {
   std::string path = "/proc/self/fd/" + std::to_string(fifo_fd);
   UniqueFd fifo(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fifo) throw_errno("open exec fifo");
-  write_all(fifo.get(), "0", 1, "write exec fifo");
   ::close(fifo_fd);
+  return fifo;
 }
 
 [[noreturn]] void container_init(const InitOptions& o, SyncChannel& sync) noexcept {
@@ -126,10 +126,14 @@ void wait_for_start(int fifo_fd) {
   }
   sync.close();
   try {
-    wait_for_start(o.fifo_fd);
+    UniqueFd fifo = wait_for_start(o.fifo_fd);
     const oci::Spec& spec = *o.spec;
     built.state["status"] = "running";
     run_hooks(spec.hooks.start_container, "startContainer", built.state);
+    // `cryo start` reads this byte, then waits for EOF: the fifo closes on exec, so its
+    // poststart hooks run after startContainer and after the workload started (runtime-spec).
+    write_all(fifo.get(), "0", 1, "write exec fifo");
+    fifo.release();
     finish_and_exec(*spec.process, built.executable, spec.linux.seccomp, built.seccomp_loaded, o.preserve_fds);
   } catch (const std::exception& e) {
     std::cerr << "cryo init: " << e.what() << std::endl;

@@ -1,0 +1,46 @@
+// Where a sandbox keeps its things on the host, and what the engine tells its sentry.
+//
+//   <state>/sandboxes/<id>/            the sandbox directory D
+//     sandbox.json                     SentryConfig (+ the engine's record of the spec)
+//     bundle/config.json, bundle/rootfs
+//     upper/, work/                    the overlay's writable layer (fresh sandboxes)
+//     sentry.sock, sentry.pid, init.pid, sentry.log
+//     cmds/<cmd>.pid                   host pid of each running exec'd process
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace cryo::sentry {
+
+struct SandboxPaths {
+  std::string dir;
+
+  std::string config() const { return dir + "/sandbox.json"; }
+  std::string bundle() const { return dir + "/bundle"; }
+  std::string rootfs() const { return dir + "/bundle/rootfs"; }
+  std::string upper() const { return dir + "/upper"; }
+  std::string work() const { return dir + "/work"; }
+  std::string socket() const { return dir + "/sentry.sock"; }
+  std::string pid_file() const { return dir + "/sentry.pid"; }
+  std::string init_pid_file() const { return dir + "/init.pid"; }
+  std::string log() const { return dir + "/sentry.log"; }
+  std::string cmds() const { return dir + "/cmds"; }
+  std::string cmd_pid_file(const std::string& cmd) const { return cmds() + "/" + cmd + ".pid"; }
+};
+
+struct SentryConfig {
+  std::string id;                // the container id (= the sandbox id)
+  std::string runtime_root;      // cryo's state root (GlobalOptions::root)
+  std::string mode = "create";   // create: a fresh container from bundle/; restore: from restore_image
+  std::string restore_image;     // restore: the CRIU image directory of the snapshot
+  std::string cwd = "/";         // default working directory of exec'd commands
+  nlohmann::json spec;           // the engine's record of the sandbox spec (the sentry ignores it)
+};
+
+nlohmann::json to_json(const SentryConfig& c);
+SentryConfig sentry_config_from_json(const nlohmann::json& j);
+SentryConfig load_sentry_config(const SandboxPaths& paths);
+
+}  // namespace cryo::sentry

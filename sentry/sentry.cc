@@ -1,0 +1,609 @@
+#include "sentry/sentry.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "sentry/container.h"
+#include "sentry/log.h"
+#include "sentry/user.h"
+#include "sentry/binaries.h"
+
+namespace cryo::sentry {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kChunk = 64 * 1024;
+// Stop reading a command's pipes while its client lags this far behind (backpressure).
+constexpr size_t kMaxQueued = 1 << 20;
+// A command is over when its process exited; background children may still hold the pipes, so
+// output is collected only this much longer.
+constexpr auto kExitGrace = std::chrono::milliseconds(200);
+
+// Request errors carry a kind so the engine can map them to HTTP statuses.
+struct RequestError : Error {
+  std::string kind;
+  RequestError(std::string k, const std::string& what) : Error(what), kind(std::move(k)) {}
+};
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+UniqueFd listen_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw Error("socket path `" + path + "` is too long");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw_errno("socket");
+  ::unlink(path.c_str());
+  // Only root (cryod) may talk to the sentry: create the socket with mode 0600.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0) throw_errno("bind `" + path + "`");
+  if (::listen(fd.get(), 64) != 0) throw_errno("listen on `" + path + "`");
+  return fd;
+}
+
+std::vector<std::string> merge_env(const std::vector<std::string>& base, const json& extra) {
+  std::vector<std::string> out = base;
+  for (auto& [k, v] : extra.items()) {
+    if (k.empty() || k.find('=') != std::string::npos) throw RequestError("bad_request", "env key `" + k + "` is invalid");
+    std::string entry = k + "=" + v.get<std::string>();
+    auto it = std::find_if(out.begin(), out.end(), [&](const std::string& e) { return e.rfind(k + "=", 0) == 0; });
+    if (it != out.end())
+      *it = entry;
+    else
+      out.push_back(entry);
+  }
+  return out;
+}
+
+}  // namespace
+
+Sentry::Sentry(SandboxPaths paths, SentryConfig cfg) : paths_(std::move(paths)), cfg_(std::move(cfg)) {}
+Sentry::~Sentry() = default;
+
+void Sentry::start(int ready_fd) {
+  UniqueFd ready(ready_fd);
+  if (ready) {
+    ::fcntl(ready.get(), F_SETFD, FD_CLOEXEC);  // the container must not inherit it
+    // First our pid, so a starter that gives up waiting can kill us.
+    std::string hello = "pid " + std::to_string(::getpid()) + "\n";
+    write_all(ready.get(), hello.data(), hello.size(), "report the sentry's pid");
+  }
+  try {
+    // Reparented descendants (CRIU's restored tree, double-forked helpers) come back to us.
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) throw_errno("become a child subreaper");
+    oci::Spec spec = oci::load_spec(paths_.bundle());
+    base_process_ = *spec.process;
+    base_process_.terminal = false;
+    base_process_.rlimits.clear();
+    make_dirs(paths_.cmds(), 0700);
+    log_line("bringing up sandbox `" + cfg_.id + "` (" + cfg_.mode + ")");
+    init_pid_ = bring_up_with_helper();
+    try {
+      long pidfd = ::syscall(SYS_pidfd_open, init_pid_, 0);
+      if (pidfd < 0) throw_errno("pidfd_open the sandbox init");
+      init_pidfd_.reset(static_cast<int>(pidfd));
+      root_fd_ = open_or_throw("/proc/" + std::to_string(init_pid_) + "/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      // Signals arrive through the poll loop from here on.
+      sigset_t set;
+      sigemptyset(&set);
+      for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+      ::sigprocmask(SIG_BLOCK, &set, nullptr);
+      signal_fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+      if (!signal_fd_) throw_errno("signalfd");
+      listen_fd_ = listen_unix(paths_.socket());
+      write_file_atomic(paths_.init_pid_file(), std::to_string(init_pid_), 0644);
+      write_file_atomic(paths_.pid_file(), std::to_string(::getpid()), 0644);
+    } catch (...) {
+      tear_down(cfg_, paths_);
+      throw;
+    }
+    log_line("sandbox `" + cfg_.id + "` is up; init pid " + std::to_string(init_pid_));
+    if (ready) write_all(ready.get(), "ok\n", 3, "report readiness");
+  } catch (const std::exception& e) {
+    log_line(std::string("start failed: ") + e.what());
+    std::string msg = std::string("error: ") + e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    msg += "\n";
+    if (ready) {
+      ssize_t n = ::write(ready.get(), msg.data(), msg.size());
+      (void)n;
+    }
+    throw;
+  }
+}
+
+// Runs cryo-sentry-setup, which creates (or restores) the container and exits; its init is then
+// reparented to us, the nearest child subreaper.
+pid_t Sentry::bring_up_with_helper() {
+  std::string setup = sibling_binary("cryo-sentry-setup", "CRYO_SENTRY_SETUP");
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe for cryo-sentry-setup");
+  UniqueFd rd(p[0]), wr(p[1]);
+  std::vector<std::string> args = {setup, "--sandbox-dir", paths_.dir, "--report-fd", "3"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork cryo-sentry-setup");
+  if (pid == 0) {
+    ::dup2(wr.get(), 3);
+    ::syscall(SYS_close_range, 4, ~0U, 0);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  wr.reset();
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(rd.get(), buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.find('\n') != std::string::npos) break;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
+  if (text.rfind("init ", 0) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::stoi(text.substr(5));
+  if (text.rfind("error: ", 0) == 0) throw Error(text.substr(7));
+  throw Error("`" + setup + "` failed (status " + std::to_string(status) + ") without saying why");
+}
+
+// ---- the loop ---------------------------------------------------------------------------------
+
+int Sentry::serve() {
+  enum Kind { kListen, kSignal, kInit, kConn, kOut, kErr, kIn };
+  struct Slot {
+    Kind kind;
+    uint64_t conn = 0;
+    std::string cmd;
+  };
+  while (!stopping_) {
+    std::vector<pollfd> fds;
+    std::vector<Slot> slots;
+    auto add = [&](int fd, short events, Slot s) {
+      fds.push_back({fd, events, 0});
+      slots.push_back(std::move(s));
+    };
+    add(listen_fd_.get(), POLLIN, {kListen});
+    add(signal_fd_.get(), POLLIN, {kSignal});
+    add(init_pidfd_.get(), POLLIN, {kInit});
+    for (auto& [id, c] : conns_) add(c.fd.get(), short(POLLIN | (c.out.empty() ? 0 : POLLOUT)), {kConn, id});
+    auto deadline = Clock::time_point::max();
+    for (auto& [id, cmd] : cmds_) {
+      auto it = conns_.find(cmd->conn);
+      bool lagging = it != conns_.end() && it->second.out.size() >= kMaxQueued;
+      if (cmd->out && !lagging) add(cmd->out.get(), POLLIN, {kOut, 0, id});
+      if (cmd->err && !lagging) add(cmd->err.get(), POLLIN, {kErr, 0, id});
+      if (cmd->in && !cmd->stdin_pending.empty()) add(cmd->in.get(), POLLOUT, {kIn, 0, id});
+      if (cmd->deadline && !cmd->exited) deadline = std::min(deadline, *cmd->deadline);
+      if (cmd->exited) deadline = std::min(deadline, cmd->exited_at + kExitGrace);
+    }
+    int timeout = -1;
+    if (deadline != Clock::time_point::max()) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      timeout = static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
+    }
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) throw_errno("poll");
+    for (size_t i = 0; n > 0 && i < fds.size() && !stopping_; ++i) {
+      short rev = fds[i].revents;
+      if (!rev) continue;
+      Slot& s = slots[i];
+      switch (s.kind) {
+        case kListen:
+          accept_connections();
+          break;
+        case kSignal: {
+          signalfd_siginfo si;
+          while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+            if (si.ssi_signo == SIGCHLD) reap_children();
+            if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) shut_down("signal " + std::to_string(si.ssi_signo));
+          }
+          break;
+        }
+        case kInit:
+          shut_down("the sandbox init exited");
+          exit_code_ = 2;
+          break;
+        case kConn: {
+          auto it = conns_.find(s.conn);
+          if (it == conns_.end()) break;
+          if (rev & POLLOUT) flush(it->second);
+          if (conns_.count(s.conn) && (rev & (POLLIN | POLLHUP | POLLERR))) read_connection(s.conn);
+          break;
+        }
+        case kOut:
+        case kErr:
+        case kIn: {
+          auto it = cmds_.find(s.cmd);
+          if (it == cmds_.end()) break;
+          if (s.kind == kIn)
+            pump_stdin(*it->second);
+          else
+            pump_output(*it->second, s.kind == kErr, false);
+          break;
+        }
+      }
+    }
+    if (!stopping_) check_commands();
+  }
+  return exit_code_;
+}
+
+// ---- connections ------------------------------------------------------------------------------
+
+void Sentry::accept_connections() {
+  for (;;) {
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;  // EAGAIN, or a client that gave up
+    Connection c;
+    c.fd.reset(fd);
+    conns_.emplace(next_conn_++, std::move(c));
+  }
+}
+
+void Sentry::read_connection(uint64_t conn_id) {
+  char buf[kChunk];
+  for (;;) {
+    auto it = conns_.find(conn_id);
+    if (it == conns_.end()) return;
+    ssize_t n = ::read(it->second.fd.get(), buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+      // The client went away; its command (if any) runs on, its output is dropped.
+      if (auto c = cmds_.find(it->second.cmd); c != cmds_.end()) c->second->conn = 0;
+      if (kill_conn_ == conn_id) kill_conn_ = 0;
+      conns_.erase(it);
+      return;
+    }
+    Connection& c = it->second;
+    if (!c.cmd.empty() || c.close_when_flushed) continue;  // one request per connection
+    c.in.append(std::string_view(buf, n));
+    std::string line;
+    if (c.in.next_line(line)) handle_request(conn_id, line);
+    else if (c.in.pending() > (64u << 20)) reply_and_close(conn_id, {{"error", "request too large"}, {"kind", "bad_request"}});
+  }
+}
+
+void Sentry::send(uint64_t conn_id, const json& msg) {
+  auto it = conns_.find(conn_id);
+  if (it == conns_.end()) return;
+  it->second.out += dump(msg);
+  flush(it->second);
+}
+
+void Sentry::reply_and_close(uint64_t conn_id, const json& msg) {
+  auto it = conns_.find(conn_id);
+  if (it == conns_.end()) return;
+  it->second.close_when_flushed = true;
+  send(conn_id, msg);
+}
+
+void Sentry::flush(Connection& c) {
+  while (!c.out.empty()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      c.out.clear();  // the peer is gone; read_connection will notice the hangup
+      return;
+    }
+    c.out.erase(0, static_cast<size_t>(n));
+  }
+  if (c.close_when_flushed) ::shutdown(c.fd.get(), SHUT_WR);  // the reader sees EOF; we drop it on hangup
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+void Sentry::handle_request(uint64_t conn_id, const std::string& line) {
+  try {
+    json req;
+    try {
+      req = json::parse(line);
+    } catch (const json::exception& e) {
+      throw RequestError("bad_request", std::string("request is not JSON: ") + e.what());
+    }
+    std::string op = req.value("op", "");
+    if (op == "ping") {
+      reply_and_close(conn_id, {{"ok", true}, {"pid", ::getpid()}, {"init_pid", init_pid_}});
+    } else if (op == "exec") {
+      handle_exec(conn_id, req);
+    } else if (op == "stdin") {
+      handle_stdin(req);
+      reply_and_close(conn_id, {{"ok", true}});
+    } else if (op == "signal") {
+      handle_signal(req);
+      reply_and_close(conn_id, {{"ok", true}});
+    } else if (op == "list") {
+      reply_and_close(conn_id, {{"commands", list_commands()}});
+    } else if (op == "kill") {
+      kill_conn_ = conn_id;
+      shut_down("kill requested");
+    } else {
+      throw RequestError("bad_request", "unknown op `" + op + "`");
+    }
+  } catch (const RequestError& e) {
+    reply_and_close(conn_id, {{"error", e.what()}, {"kind", e.kind}});
+  } catch (const json::exception& e) {
+    reply_and_close(conn_id, {{"error", std::string("malformed request: ") + e.what()}, {"kind", "bad_request"}});
+  } catch (const std::exception& e) {
+    reply_and_close(conn_id, {{"error", e.what()}, {"kind", "internal"}});
+  }
+}
+
+oci::Process Sentry::exec_process(const json& req) {
+  oci::Process p = base_process_;
+  p.args = req.at("argv").get<std::vector<std::string>>();
+  if (p.args.empty() || p.args[0].empty()) throw RequestError("bad_request", "argv must not be empty");
+  std::string cwd = req.value("cwd", "");
+  p.cwd = cwd.empty() ? cfg_.cwd : cwd;
+  if (p.cwd[0] != '/') throw RequestError("bad_request", "cwd `" + p.cwd + "` must be absolute");
+  json env = req.value("env", json::object());
+  std::optional<ResolvedUser> user;
+  try {
+    user = resolve_user(root_fd_.get(), req.value("user", ""));
+  } catch (const SysError&) {
+    throw;
+  } catch (const Error& e) {
+    throw RequestError("bad_request", e.what());
+  }
+  if (user) {
+    p.user.uid = user->uid;
+    p.user.gid = user->gid;
+    p.user.additional_gids.clear();
+    if (!user->home.empty() && !env.contains("HOME")) env["HOME"] = user->home;
+  }
+  p.env = merge_env(p.env, env);
+  return p;
+}
+
+void Sentry::handle_exec(uint64_t conn_id, const json& req) {
+  auto cmd = std::make_unique<Command>();
+  cmd->id = "cmd-" + std::to_string(next_cmd_++);
+  oci::Process process = exec_process(req);
+  spawn_command(*cmd, process);
+  double timeout = req.value("timeout_s", 0.0);
+  if (timeout > 0)
+    cmd->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  cmd->stdin_pending = base64_decode(req.value("stdin", ""));
+  cmd->stdin_close = req.value("close_stdin", false);
+  cmd->conn = conn_id;
+  conns_.at(conn_id).cmd = cmd->id;
+  std::string id = cmd->id;
+  pid_t helper = cmd->helper;
+  cmds_.emplace(id, std::move(cmd));
+  send(conn_id, {{"started", id}, {"pid", helper}});
+  pump_stdin(*cmds_.at(id));
+}
+
+void Sentry::handle_stdin(const json& req) {
+  std::string id = req.at("cmd").get<std::string>();
+  auto it = cmds_.find(id);
+  if (it == cmds_.end()) throw RequestError("not_found", "command `" + id + "` is not running");
+  Command& cmd = *it->second;
+  if (!cmd.in || cmd.stdin_close) throw RequestError("conflict", "command `" + id + "`: stdin is closed");
+  cmd.stdin_pending += base64_decode(req.value("data", ""));
+  cmd.stdin_close = req.value("close", false);
+  pump_stdin(cmd);
+}
+
+void Sentry::handle_signal(const json& req) {
+  std::string id = req.at("cmd").get<std::string>();
+  int sig = req.value("signal", SIGKILL);
+  if (sig <= 0 || sig >= NSIG) throw RequestError("bad_request", "signal " + std::to_string(sig) + " is invalid");
+  auto it = cmds_.find(id);
+  if (it == cmds_.end()) throw RequestError("not_found", "command `" + id + "` is not running");
+  signal_command(*it->second, sig);
+}
+
+json Sentry::list_commands() const {
+  json out = json::array();
+  for (auto& [id, cmd] : cmds_)
+    if (!cmd->exited) out.push_back(id);
+  return out;
+}
+
+// ---- commands ---------------------------------------------------------------------------------
+
+void Sentry::spawn_command(Command& cmd, const oci::Process& process) {
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) throw_errno("pipe for stdin");
+  UniqueFd in_r(in[0]), in_w(in[1]);
+  if (::pipe2(out, O_CLOEXEC) != 0) throw_errno("pipe for stdout");
+  UniqueFd out_r(out[0]), out_w(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) throw_errno("pipe for stderr");
+  UniqueFd err_r(err[0]), err_w(err[1]);
+
+  runtime::ExecOptions o;
+  o.id = cfg_.id;
+  o.process = process;
+  o.pid_file = paths_.cmd_pid_file(cmd.id);
+  auto g = runtime_options(cfg_);
+  pid_t sentry = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork the exec helper");
+  if (pid == 0) {
+    // The helper: the command's stdio are the pipes; runtime::container_exec puts the process
+    // into the container and waits for it, forwarding signals. We are single-threaded, so
+    // running C++ after fork is safe.
+    ::dup2(in_r.get(), 0);
+    ::dup2(out_w.get(), 1);
+    ::dup2(err_w.get(), 2);
+    ::syscall(SYS_close_range, 3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    // Without the sentry nobody reads the output: go down with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != sentry) ::_exit(137);
+    try {
+      ::_exit(runtime::container_exec(g, o));
+    } catch (const std::exception& e) {
+      std::string msg = std::string("cryo-sentry: ") + e.what() + "\n";
+      ssize_t n = ::write(2, msg.data(), msg.size());
+      (void)n;
+      ::_exit(127);
+    }
+  }
+  cmd.helper = pid;
+  cmd.in = std::move(in_w);
+  cmd.out = std::move(out_r);
+  cmd.err = std::move(err_r);
+  set_nonblocking(cmd.in.get());
+  set_nonblocking(cmd.out.get());
+  set_nonblocking(cmd.err.get());
+  log_line("exec " + cmd.id + ": `" + process.args[0] + "` (helper pid " + std::to_string(pid) + ")");
+}
+
+void Sentry::signal_command(Command& cmd, int sig) {
+  if (cmd.exited) return;
+  if (!cmd.pid) {
+    if (auto text = read_file_if_exists(paths_.cmd_pid_file(cmd.id))) {
+      try {
+        cmd.pid = std::stoi(*text);
+      } catch (...) {
+      }
+    }
+  }
+  if (cmd.pid > 0) {
+    // The exec'd process leads its own session and process group: signal the whole group,
+    // so `sh -c 'a | b'` and its children go too.
+    if (::kill(-cmd.pid, sig) != 0) ::kill(cmd.pid, sig);
+  } else {
+    ::kill(cmd.helper, sig);  // not exec'd yet: the helper forwards it (or takes it, for SIGKILL)
+  }
+}
+
+void Sentry::reap_children() {
+  int status;
+  pid_t p;
+  while ((p = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    for (auto& [id, cmd] : cmds_)
+      if (cmd->helper == p) {
+        cmd->exited = true;
+        cmd->exit_code = decode_status(status);
+        if (cmd->timed_out && cmd->exit_code == 0) cmd->exit_code = 137;
+        cmd->exited_at = Clock::now();
+        ::unlink(paths_.cmd_pid_file(id).c_str());
+      }
+  }
+}
+
+void Sentry::pump_output(Command& cmd, bool is_err, bool drain) {
+  UniqueFd& fd = is_err ? cmd.err : cmd.out;
+  char buf[kChunk];
+  while (fd) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      fd.reset();
+      return;
+    }
+    if (cmd.conn)
+      send(cmd.conn, {{"stream", is_err ? "stderr" : "stdout"}, {"data", base64_encode(std::string_view(buf, n))}});
+    if (!drain) return;
+  }
+}
+
+void Sentry::pump_stdin(Command& cmd) {
+  while (cmd.in && !cmd.stdin_pending.empty()) {
+    ssize_t n = ::write(cmd.in.get(), cmd.stdin_pending.data(), cmd.stdin_pending.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) {  // EPIPE: the command stopped reading
+      cmd.stdin_pending.clear();
+      cmd.in.reset();
+      return;
+    }
+    cmd.stdin_pending.erase(0, static_cast<size_t>(n));
+  }
+  if (cmd.stdin_close && cmd.stdin_pending.empty()) cmd.in.reset();
+}
+
+void Sentry::check_commands() {
+  auto now = Clock::now();
+  std::vector<std::string> done;
+  for (auto& [id, cmd] : cmds_) {
+    if (!cmd->exited && cmd->deadline && now >= *cmd->deadline && !cmd->timed_out) {
+      cmd->timed_out = true;
+      signal_command(*cmd, SIGKILL);
+      ::kill(cmd->helper, SIGKILL);
+    }
+    if (cmd->exited && ((!cmd->out && !cmd->err) || now >= cmd->exited_at + kExitGrace)) done.push_back(id);
+  }
+  for (auto& id : done) finish_command(id);
+}
+
+void Sentry::finish_command(const std::string& id) {
+  auto it = cmds_.find(id);
+  Command& cmd = *it->second;
+  pump_output(cmd, false, true);
+  pump_output(cmd, true, true);
+  log_line("exit " + id + ": " + std::to_string(cmd.exit_code) + (cmd.timed_out ? " (timed out)" : ""));
+  if (cmd.conn) reply_and_close(cmd.conn, {{"exit_code", cmd.exit_code}, {"timed_out", cmd.timed_out}});
+  cmds_.erase(it);
+}
+
+// ---- the end ----------------------------------------------------------------------------------
+
+void Sentry::shut_down(const std::string& why) {
+  stopping_ = true;
+  log_line("shutting down: " + why);
+  ::unlink(paths_.socket().c_str());  // new clients fail fast from here on
+  listen_fd_.reset();
+  for (auto& [id, cmd] : cmds_) {
+    signal_command(*cmd, SIGKILL);
+    ::kill(cmd->helper, SIGKILL);
+  }
+  json reply = {{"ok", true}};
+  try {
+    tear_down(cfg_, paths_);
+  } catch (const std::exception& e) {
+    log_line(e.what());
+    reply = {{"error", e.what()}, {"kind", "internal"}};
+    exit_code_ = 1;
+  }
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  ::unlink(paths_.init_pid_file().c_str());
+  ::unlink(paths_.pid_file().c_str());
+  if (auto it = conns_.find(kill_conn_); kill_conn_ && it != conns_.end()) {
+    // The engine waits for this answer: block until it is written.
+    ::fcntl(it->second.fd.get(), F_SETFL, ::fcntl(it->second.fd.get(), F_GETFL) & ~O_NONBLOCK);
+    it->second.out += dump(reply);
+    flush(it->second);
+  }
+  conns_.clear();
+  cmds_.clear();
+}
+
+}  // namespace cryo::sentry

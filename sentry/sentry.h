@@ -1,0 +1,95 @@
+// The sentry: one small long-lived process per sandbox. It parents the sandbox's container
+// init (and reaps as a child subreaper), runs commands in the container on request and streams
+// their output, and tears the sandbox down on `kill`. One thread, one poll loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/fd.h"
+#include "oci/spec.h"
+#include "sentry/layout.h"
+#include "sentry/protocol.h"
+
+namespace cryo::sentry {
+
+using Clock = std::chrono::steady_clock;
+
+struct Connection {
+  UniqueFd fd;
+  LineBuffer in;
+  std::string out;           // bytes waiting for the socket to accept them
+  std::string cmd;           // set on an exec connection: the command it streams
+  bool close_when_flushed = false;
+};
+
+struct Command {
+  std::string id;
+  pid_t helper = -1;  // the forked sentry child that runs runtime::container_exec
+  pid_t pid = 0;      // host pid of the exec'd process (its process group), once known
+  UniqueFd in, out, err;
+  std::string stdin_pending;
+  bool stdin_close = false;
+  uint64_t conn = 0;  // connection streaming the output; 0 when nobody listens
+  std::optional<Clock::time_point> deadline;
+  bool exited = false, timed_out = false;
+  int exit_code = -1;
+  Clock::time_point exited_at;
+};
+
+class Sentry {
+ public:
+  Sentry(SandboxPaths paths, SentryConfig cfg);
+  ~Sentry();
+  // Brings the container up, then reports "ok" (or "error: ...") on ready_fd (-1: none).
+  void start(int ready_fd);
+  // Serves until `kill`, SIGTERM or the init's death; returns the process exit code.
+  int serve();
+
+ private:
+  pid_t bring_up_with_helper();
+  void handle_request(uint64_t conn_id, const std::string& line);
+  void handle_exec(uint64_t conn_id, const nlohmann::json& req);
+  void handle_stdin(const nlohmann::json& req);
+  void handle_signal(const nlohmann::json& req);
+  nlohmann::json list_commands() const;
+
+  oci::Process exec_process(const nlohmann::json& req);
+  void spawn_command(Command& cmd, const oci::Process& process);
+  void signal_command(Command& cmd, int sig);
+  void reap_children();
+  void pump_output(Command& cmd, bool is_err, bool drain);
+  void pump_stdin(Command& cmd);
+  void finish_command(const std::string& id);
+  void check_commands();
+
+  void send(uint64_t conn_id, const nlohmann::json& msg);
+  void reply_and_close(uint64_t conn_id, const nlohmann::json& msg);
+  void flush(Connection& c);
+  void accept_connections();
+  void read_connection(uint64_t conn_id);
+  void shut_down(const std::string& why);
+
+  SandboxPaths paths_;
+  SentryConfig cfg_;
+  oci::Process base_process_;  // the container's process from config.json: env, caps, user
+  pid_t init_pid_ = 0;
+  UniqueFd init_pidfd_, root_fd_, listen_fd_, signal_fd_;
+  std::map<uint64_t, Connection> conns_;
+  std::map<std::string, std::unique_ptr<Command>> cmds_;
+  uint64_t next_conn_ = 1;
+  uint64_t next_cmd_ = 1;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+  uint64_t kill_conn_ = 0;  // the connection that asked for `kill`, answered after tear-down
+};
+
+}  // namespace cryo::sentry
