@@ -56,7 +56,7 @@ def main():
         time.sleep(0.5)
         now = ticks(fork)
         print(f"  ticker resumed at {first} (snapshot taken at ~{at_snapshot}), now {now}")
-        assert first >= at_snapshot - 1 and now > first, "the process did not resume"
+        assert first >= max(2, at_snapshot - 5) and now > first, "the process did not resume"
         assert not fork.files.exists("/workspace/after.txt"), "a fork sees a file written after the snapshot"
 
     step("the forks are independent")

@@ -110,4 +110,9 @@ int cmd_restore(const runtime::GlobalOptions& g, const Args& a) {
   return runtime::container_restore(g, o);
 }
 
+void register_checkpoint_commands() {
+  register_command({"checkpoint", false, cmd_checkpoint});
+  register_command({"restore", false, cmd_restore});
+}
+
 }  // namespace cryo::cli

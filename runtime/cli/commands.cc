@@ -348,12 +348,18 @@ int cmd_features(const GlobalOptions&, const Args& a) {
   return 0;
 }
 
-}  // namespace
+char** original_argv = nullptr;
 
-int cmd_checkpoint(const GlobalOptions& g, const Args& a);
-int cmd_restore(const GlobalOptions& g, const Args& a);
-
-namespace {
+// checkpoint/restore live in cryo-checkpoint, installed next to cryo.
+int delegate_to_checkpoint_binary(const GlobalOptions&, const Args&) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw_errno("readlink /proc/self/exe");
+  std::string dir(self, static_cast<size_t>(n));
+  std::string helper = dir.substr(0, dir.find_last_of('/')) + "/cryo-checkpoint";
+  ::execv(helper.c_str(), original_argv);
+  throw SysError(errno, "exec `" + helper + "` (checkpoint and restore need cryo-checkpoint next to cryo)");
+}
 
 std::vector<Command>& registry() {
   static std::vector<Command> commands = {
@@ -362,13 +368,22 @@ std::vector<Command>& registry() {
       {"state", false, cmd_state},    {"list", false, cmd_list},      {"ps", false, cmd_ps},
       {"pause", false, cmd_pause},    {"resume", false, cmd_resume},  {"update", false, cmd_update},
       {"events", false, cmd_events},  {"spec", false, cmd_spec},      {"features", false, cmd_features},
-      {"checkpoint", false, cmd_checkpoint}, {"restore", true, cmd_restore}};
+      {"checkpoint", false, delegate_to_checkpoint_binary}, {"restore", false, delegate_to_checkpoint_binary}};
   return commands;
 }
 
 }  // namespace
 
-void register_command(Command c) { registry().push_back(std::move(c)); }
+void set_original_argv(char** argv) { original_argv = argv; }
+
+void register_command(Command c) {
+  for (auto& existing : registry())
+    if (std::string(existing.name) == c.name) {
+      existing = std::move(c);
+      return;
+    }
+  registry().push_back(std::move(c));
+}
 
 const Command* find_command(const std::string& name) {
   for (auto& c : registry())

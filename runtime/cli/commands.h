@@ -16,7 +16,11 @@ struct Command {
 };
 
 const Command* find_command(const std::string& name);
-// Registered by checkpoint/'s CLI part when it is linked in.
+// Adds a command, or replaces the one of the same name.
 void register_command(Command c);
+// cryo-checkpoint's commands (checkpoint, restore); in plain cryo they exec cryo-checkpoint.
+void register_checkpoint_commands();
+// The command line as cryo got it, for handing a command to another binary.
+void set_original_argv(char** argv);
 
 }  // namespace cryo::cli

@@ -81,6 +81,10 @@ const char* kUsage =
 }  // namespace
 
 int main_impl(int argc, char** argv) {
+  set_original_argv(argv);
+#ifdef CRYO_CHECKPOINT_BINARY
+  register_checkpoint_commands();
+#endif
   std::vector<std::string> args(argv + 1, argv + argc);
   po::options_description gdesc = global_options();
   SplitArgs top = split_args(args, gdesc);
