@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/error.h"
@@ -88,6 +90,12 @@ bool make_dirs(const std::string& path, mode_t mode) {
     throw_errno("mkdir `" + path + "`");
   }
   return true;
+}
+
+std::string real_path(const std::string& path) {
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf)) throw_errno("resolve `" + path + "`");
+  return buf;
 }
 
 bool path_exists(const std::string& path) {

@@ -24,6 +24,8 @@ bool make_dirs(const std::string& path, mode_t mode = 0755);
 // rm -rf that does not cross mount points and ignores a missing path.
 void remove_tree(const std::string& path);
 bool path_exists(const std::string& path);
+// realpath(3): the absolute, symlink-free path; throws naming the path.
+std::string real_path(const std::string& path);
 UniqueFd open_or_throw(const std::string& path, int flags, mode_t mode = 0);
 
 }  // namespace cryo

@@ -105,6 +105,12 @@ void destroy_container(const StateStore& store, LoadedContainer& c) {
   }
 }
 
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
 void write_pid_file(const std::string& path, pid_t pid) {
   if (!path.empty()) write_file_atomic(path, std::to_string(pid), 0644);
 }

@@ -19,12 +19,6 @@
 namespace cryo::runtime {
 namespace {
 
-std::string absolute(const std::string& path) {
-  char buf[PATH_MAX];
-  if (!::realpath(path.c_str(), buf)) throw_errno("resolve `" + path + "`");
-  return buf;
-}
-
 void write_id_maps(pid_t pid, const oci::Spec& spec) {
   auto format = [](const std::vector<oci::IdMapping>& maps) {
     std::string out;
@@ -98,7 +92,7 @@ int listen_fds_from_env() {
 // Shared by create and run; returns the init's pid.
 pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
   StateStore store(g.root);
-  std::string bundle = absolute(o.bundle);
+  std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
   if (!spec.process) throw oci::SpecError(bundle + "/config.json: process: is required to create a container");
   if (!spec.linux.find_namespace("mount"))
@@ -108,7 +102,7 @@ pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
   if (spec.linux.seccomp) compile_seccomp(*spec.linux.seccomp);  // fail before anything exists
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
   if (!path_exists(rootfs)) throw oci::SpecError(bundle + "/config.json: root.path: `" + rootfs + "` does not exist");
-  rootfs = absolute(rootfs);
+  rootfs = real_path(rootfs);
 
   ContainerLock lock = store.create(o.id);
   CreateRollback rollback{store, o.id};

@@ -79,12 +79,6 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
   }
 }
 
-int exit_code(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 255;
-}
-
 }  // namespace
 
 oci::Process exec_process_from_config(const GlobalOptions& g, const std::string& id) {

@@ -33,6 +33,8 @@ std::string checkpoint_marker(const StateStore& store, const std::string& id);
 void recover_interrupted_checkpoint(const StateStore& store, LoadedContainer& c);
 // Waits for `pid` (our child), forwarding signals sent to cryo; returns the exit code (128+sig).
 int wait_forwarding_signals(pid_t pid);
+// A wait status as a shell reports it: the exit code, or 128 + the signal.
+int exit_code(int status);
 void block_all_signals();
 
 }  // namespace cryo::runtime

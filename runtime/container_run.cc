@@ -12,16 +12,6 @@ namespace cryo::runtime {
 
 pid_t create_container(const GlobalOptions& g, const CreateOptions& o);
 
-namespace {
-
-int exit_code(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 255;
-}
-
-}  // namespace
-
 void block_all_signals() {
   sigset_t set;
   sigfillset(&set);

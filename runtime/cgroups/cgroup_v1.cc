@@ -175,18 +175,7 @@ std::vector<pid_t> CgroupV1::pids() {
 }
 
 void CgroupV1::destroy() {
-  for (auto& d : dirs()) {
-    // Exiting tasks leave the cgroup a little after they are reaped: retry briefly on EBUSY.
-    for (int i = 0;; ++i) {
-      try {
-        sys_->rmdir(d);
-        break;
-      } catch (const SysError& e) {
-        if (e.code() != EBUSY || i >= 200) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-    }
-  }
+  for (auto& d : dirs()) remove_cgroup_dir(*sys_, d);
 }
 
 nlohmann::json CgroupV1::stats() {

@@ -106,17 +106,7 @@ std::vector<pid_t> CgroupV2::pids() {
   return procs ? parse_pids(*procs) : std::vector<pid_t>{};
 }
 
-void CgroupV2::destroy() {
-  for (int i = 0;; ++i) {
-    try {
-      sys_->rmdir(path_);
-      return;
-    } catch (const SysError& e) {
-      if (e.code() != EBUSY || i >= 200) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-}
+void CgroupV2::destroy() { remove_cgroup_dir(*sys_, path_); }
 
 nlohmann::json CgroupV2::stats() {
   auto value = [&](const std::string& file, const std::string& key) -> uint64_t {

@@ -1,6 +1,10 @@
 #include "runtime/cgroups/cgroups.h"
 
+#include <chrono>
 #include <sstream>
+#include <thread>
+
+#include "base/error.h"
 
 #include "base/file.h"
 #include "runtime/cgroups/cgroup_v1.h"
@@ -53,6 +57,18 @@ std::vector<pid_t> parse_pids(const std::string& procs) {
 std::string normalize_cgroup_path(const std::string& path) {
   // Cleaned as if rooted, like runc: "../" cannot climb out of the hierarchy.
   return clean_path(path).substr(1);
+}
+
+void remove_cgroup_dir(Syscalls& sys, const std::string& path) {
+  for (int i = 0;; ++i) {
+    try {
+      sys.rmdir(path);
+      return;
+    } catch (const SysError& e) {
+      if (e.code() != EBUSY || i >= 200) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
 }
 
 std::vector<oci::DeviceRule> default_device_rules() {

@@ -54,6 +54,9 @@ std::unique_ptr<Cgroup> open_cgroup(const CgroupMounts& mounts, const std::strin
 // Helpers shared by the v1 and v2 implementations.
 std::vector<pid_t> parse_pids(const std::string& procs);
 std::string normalize_cgroup_path(const std::string& path);
+// rmdir of a cgroup directory; exiting tasks leave a cgroup a little after they are reaped, so
+// EBUSY is retried for about a second.
+void remove_cgroup_dir(Syscalls& sys, const std::string& path);
 // Device rules runc allows in every container besides the configured ones.
 std::vector<oci::DeviceRule> default_device_rules();
 
