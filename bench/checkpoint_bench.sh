@@ -7,8 +7,10 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 mib=${1:-256}
 rounds=${2:-3}
-cryo=$top/build/bin/cryo
-counter=$top/build/bin/counter
+# CRYO_BUILD: a build directory other than build/ (its bin/ holds cryo and counter).
+bin=${CRYO_BUILD:-$top/build}/bin
+cryo=$bin/cryo
+counter=$bin/counter
 rootfs=$top/var/rootfs/busybox
 [ -x "$cryo" ] && [ -x "$counter" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 bash "$top/scripts/make-rootfs.sh" >/dev/null

@@ -26,6 +26,9 @@ struct CheckpointMeta {
   std::optional<OverlayRoot> overlay;  // the root was an overlay: lowers + the diff layer
   std::string diff_digest;             // of rootfs-diff.tar
   std::vector<std::string> stdio;      // /proc/<init>/fd/{0,1,2} link targets at dump time
+  // The container's own network namespace held only its loopback and was left out of the image
+  // (external to CRIU): restore gives each clone a fresh one, loopback up when it was.
+  std::optional<bool> fresh_netns_lo_up;
 };
 
 nlohmann::json meta_to_json(const CheckpointMeta& m);

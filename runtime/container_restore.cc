@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,24 +11,23 @@
 
 #include <climits>
 #include <cstdlib>
+#include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "base/file.h"
 #include "checkpoint/criu.h"
+#include "checkpoint/lazy_pages.h"
 #include "fsimage/fsimage.h"
 #include "runtime/checkpoint_image.h"
 #include "runtime/container_internal.h"
 #include "runtime/criu_options.h"
 #include "runtime/process/console.h"
+#include "runtime/rootfs/mount_options.h"
+#include "runtime/rootfs/secure_path.h"
 
 namespace cryo::runtime {
 namespace {
-
-std::string absolute(const std::string& path) {
-  char buf[PATH_MAX];
-  if (!::realpath(path.c_str(), buf)) throw_errno("resolve `" + path + "`");
-  return buf;
-}
 
 bool empty_dir(const std::string& path) {
   std::string out;
@@ -116,9 +116,8 @@ struct RestoreRollback {
   }
 };
 
-checkpoint::RestoreOptions restore_options(const RestoreOptions& o, const oci::Spec& spec, const CheckpointMeta& meta,
-                                           const std::string& bundle, const std::string& rootfs, int images_fd,
-                                           int work_fd) {
+checkpoint::RestoreOptions restore_options(const RestoreOptions& o, const oci::Spec& spec, const std::string& bundle,
+                                           const std::string& rootfs, int images_fd, int work_fd) {
   checkpoint::RestoreOptions r;
   apply_common_options(r, o.tcp_established, o.ext_unix_sk, o.shell_job, o.file_locks, o.lazy_pages,
                        o.manage_cgroups_mode);
@@ -132,11 +131,70 @@ checkpoint::RestoreOptions restore_options(const RestoreOptions& o, const oci::S
     std::string src = m.source.empty() || m.source[0] == '/' ? m.source : bundle + "/" + m.source;
     r.ext_mounts.push_back({m.destination, src});
   }
-  // The init's stdio were ours at dump time (pipes of a shim, a terminal): hand it ours now.
-  for (int fd = 0; fd < 3 && fd < static_cast<int>(meta.stdio.size()); ++fd)
-    if (meta.stdio[fd].rfind("pipe:", 0) == 0 || meta.stdio[fd].rfind("socket:", 0) == 0)
-      r.inherit_fds.push_back({meta.stdio[fd], fd});
   return r;
+}
+
+// CRIU mounts on the mountpoints it recorded but makes none: an engine's own rootfs (a fresh
+// overlay of the image) lacks those the container's create added ("/etc/hosts"). Make them as
+// create does (and runc's restore), except below tmpfs mounts, whose content CRIU restores, and
+// for cgroup mounts, which appear with /sys.
+void make_mountpoints(const oci::Spec& spec, const std::string& bundle, const std::string& rootfs) {
+  std::vector<std::string> tmpfs;
+  for (auto& m : spec.mounts)
+    if (m.type == "tmpfs") tmpfs.push_back(clean_path(m.destination));
+  auto below_tmpfs = [&](const std::string& dest) {
+    for (auto& t : tmpfs)
+      if (dest.rfind(t == "/" ? t : t + "/", 0) == 0 && dest != t) return true;
+    return false;
+  };
+  UniqueFd root = open_or_throw(rootfs, O_PATH | O_DIRECTORY);
+  for (auto& m : spec.mounts) {
+    std::string dest = clean_path(m.destination);
+    if (m.type == "cgroup" || below_tmpfs(dest)) continue;
+    Create kind = Create::Dir;
+    if (parse_mount_options(m.options).bind()) {
+      std::string src = m.source.empty() || m.source[0] == '/' ? m.source : bundle + "/" + m.source;
+      struct stat st;
+      if (::stat(src.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) kind = Create::File;
+    }
+    open_in_root(root.get(), dest, kind);
+  }
+}
+
+// The init's stdio were its caller's at dump time (pipes of a shim or conmon): hand it ours now.
+// criu looks inherit_fd numbers up in its own table, where 0-2 are its own stdio, so it gets
+// copies of ours above them; the copies must stay open until the restore is done.
+std::vector<UniqueFd> inherit_stdio(const CheckpointMeta& meta, checkpoint::RestoreOptions& r) {
+  std::vector<UniqueFd> copies;
+  for (int fd = 0; fd < 3 && fd < static_cast<int>(meta.stdio.size()); ++fd) {
+    if (meta.stdio[fd].rfind("pipe:", 0) != 0 && meta.stdio[fd].rfind("socket:", 0) != 0) continue;
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) throw_errno("duplicate fd " + std::to_string(fd) + " for criu's inherit_fd `" + meta.stdio[fd] + "`");
+    copies.emplace_back(copy);
+    r.inherit_fds.push_back({meta.stdio[fd], copy});
+  }
+  return copies;
+}
+
+// Restores lazily unless asked not to: criu restore maps the memory empty and returns, and a
+// `criu lazy-pages` daemon of this restore's own fills it (first-touched pages first). An explicit
+// --lazy-pages keeps runc's meaning (the caller runs the daemon); CRYO_LAZY_RESTORE=0 turns it off.
+std::optional<checkpoint::LazyPagesDaemon> start_lazy_pages(const RestoreOptions& o,
+                                                            const checkpoint::CriuCapabilities& caps,
+                                                            const std::string& criu, const std::string& image,
+                                                            const std::string& work_dir) {
+  const char* env = std::getenv("CRYO_LAZY_RESTORE");
+  if (o.lazy_pages || !caps.features.lazy_pages || (env && std::string(env) == "0")) return std::nullopt;
+  try {
+    checkpoint::LazyPagesOptions lo;
+    lo.binary = criu;
+    lo.images_dir = image;
+    lo.work_dir = real_path(work_dir);
+    return checkpoint::LazyPagesDaemon::start(lo);
+  } catch (const checkpoint::CriuError& e) {
+    std::cerr << "cryo restore: restoring memory eagerly, the lazy-pages daemon did not start: " << e.what() << "\n";
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -148,9 +206,9 @@ std::string layer_store_root(const GlobalOptions& g) {
 
 int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   StateStore store(g.root);
-  std::string image = absolute(o.image_path);
+  std::string image = real_path(o.image_path);
   CheckpointMeta meta = read_checkpoint_meta(image);
-  std::string bundle = absolute(o.bundle);
+  std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
   checkpoint::CriuClient criu({g.criu});
@@ -166,6 +224,11 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   rec.config = nlohmann::json::parse(read_file(bundle + "/config.json"));
   rec.annotations = spec.annotations;
 
+  // The lazy-pages daemon starts first: it comes up while the root and cgroup are prepared.
+  std::string work_path = o.work_path.empty() ? store.dir(o.id) : o.work_path;
+  make_dirs(work_path, 0700);
+  std::optional<checkpoint::LazyPagesDaemon> lazy = start_lazy_pages(o, caps, criu.binary(), image, work_path);
+
   make_dirs(rootfs, 0755);
   if (meta.overlay && path_exists(image + "/" + kRootfsDiff) && empty_dir(rootfs)) {
     rec.owned_overlay_dir = store.dir(o.id) + "/overlay";
@@ -173,17 +236,27 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
     mount_restored_root(g, image, meta, rec.owned_overlay_dir, rootfs);
     rec.owned_rootfs_mount = rollback.mounted_root = rootfs;
   }
-  rec.rootfs = absolute(rootfs);
+  rec.rootfs = real_path(rootfs);
+  make_mountpoints(spec, bundle, rec.rootfs);
 
   rollback.cgroup = cgroup_for(rec.cgroup_path);
   rollback.cgroup->create();
   if (spec.linux.resources) rollback.cgroup->set(*spec.linux.resources);
 
   UniqueFd images = open_or_throw(image, O_RDONLY | O_DIRECTORY);
-  std::string work_path = o.work_path.empty() ? store.dir(o.id) : o.work_path;
-  make_dirs(work_path, 0700);
   UniqueFd work = open_or_throw(work_path, O_RDONLY | O_DIRECTORY);
-  auto ropts = restore_options(o, spec, meta, bundle, rec.rootfs, images.get(), work.get());
+  auto ropts = restore_options(o, spec, bundle, rec.rootfs, images.get(), work.get());
+  std::vector<UniqueFd> stdio_copies = inherit_stdio(meta, ropts);
+  if (lazy) ropts.lazy_pages = true;
+  UniqueFd netns;
+  if (meta.fresh_netns_lo_up) {
+    // The bundle may name a network namespace to join (an engine's); otherwise a fresh one.
+    std::string join;
+    for (auto& ns : spec.linux.namespaces)
+      if (ns.type == "network") join = ns.path;
+    netns = join.empty() ? fresh_netns(*meta.fresh_netns_lo_up) : open_or_throw(join, O_RDONLY | O_CLOEXEC);
+    ropts.inherit_fds.push_back({kFreshNetnsKey, netns.get()});
+  }
   checkpoint::check_supported(ropts, caps);
   UniqueFd console;
   if (ropts.orphan_pts_master) {
@@ -215,6 +288,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   store.save(rec);
   write_pid_file(o.pid_file, pid);
   rollback.done = true;
+  if (lazy) lazy->release();  // it fills the rest of the memory, then exits
   lock = ContainerLock();
   if (o.detach) return 0;
   int code = wait_forwarding_signals(pid);

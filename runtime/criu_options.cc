@@ -1,7 +1,15 @@
 #include "runtime/criu_options.h"
 
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -83,6 +91,84 @@ checkpoint::PageServer parse_page_server(const std::string& address) {
   } catch (const std::exception&) {
     throw Error("--page-server `" + address + "`: the port is not a number");
   }
+}
+
+namespace {
+
+// Reads or sets the loopback's IFF_UP in the current network namespace.
+bool loopback_up(bool set = false, bool up = false) {
+  UniqueFd sk(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sk) throw_errno("socket for the loopback's flags");
+  struct ifreq ifr = {};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (::ioctl(sk.get(), SIOCGIFFLAGS, &ifr) != 0) throw_errno("read the loopback's flags");
+  if (set) {
+    ifr.ifr_flags = static_cast<short>(up ? (ifr.ifr_flags | IFF_UP) : (ifr.ifr_flags & ~IFF_UP));
+    if (::ioctl(sk.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("set the loopback up");
+  }
+  return ifr.ifr_flags & IFF_UP;
+}
+
+// Runs `fn` in the network namespace `ns`, then returns to ours.
+template <typename Fn>
+auto in_netns(int ns, Fn fn) {
+  UniqueFd self = open_or_throw("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (::setns(ns, CLONE_NEWNET) != 0) throw_errno("enter a network namespace");
+  struct Back {
+    int fd;
+    ~Back() {
+      if (::setns(fd, CLONE_NEWNET) != 0) std::abort();  // never run on in the wrong namespace
+    }
+  } back{self.get()};
+  return fn();
+}
+
+}  // namespace
+
+std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid) {
+  auto ns = std::find_if(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+                         [](const oci::Namespace& n) { return n.type == "network"; });
+  if (ns == spec.linux.namespaces.end() || !ns->path.empty()) return std::nullopt;
+  if (!spec.process || !spec.process->capabilities) return std::nullopt;
+  auto& bounding = spec.process->capabilities->bounding;
+  if (std::find(bounding.begin(), bounding.end(), "CAP_NET_ADMIN") != bounding.end()) return std::nullopt;
+  try {
+    std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+    UniqueFd target = open_or_throw(path, O_RDONLY | O_CLOEXEC);
+    struct stat st = {};
+    if (::fstat(target.get(), &st) != 0) return std::nullopt;
+    return in_netns(target.get(), [&]() -> std::optional<SimpleNetns> {
+      struct if_nameindex* names = ::if_nameindex();
+      if (!names) return std::nullopt;
+      bool only_lo = true;
+      for (auto* n = names; n->if_index != 0; ++n)
+        if (std::string(n->if_name) != "lo") only_lo = false;
+      ::if_freenameindex(names);
+      if (!only_lo) return std::nullopt;
+      return SimpleNetns{static_cast<unsigned long>(st.st_ino), loopback_up()};
+    });
+  } catch (const SysError&) {
+    return std::nullopt;  // CRIU dumps it as before
+  }
+}
+
+UniqueFd fresh_netns(bool lo_up) {
+  UniqueFd self = open_or_throw("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (::unshare(CLONE_NEWNET) != 0) throw_errno("create a network namespace for the restored container");
+  UniqueFd fresh(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  int err = errno;
+  bool ok = true;
+  std::string what;
+  try {
+    if (fresh && lo_up) loopback_up(true, true);
+  } catch (const SysError& e) {
+    ok = false;
+    what = e.what();
+  }
+  if (::setns(self.get(), CLONE_NEWNET) != 0) std::abort();
+  if (!fresh) throw SysError(err, "open the new network namespace");
+  if (!ok) throw Error(what);
+  return fresh;
 }
 
 std::vector<ExternalMount> external_mounts(const oci::Spec& spec) {

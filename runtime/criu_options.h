@@ -1,9 +1,11 @@
 // Container-level choices for CRIU shared by checkpoint and restore.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "checkpoint/criu.h"
 #include "oci/spec.h"
 
@@ -20,6 +22,19 @@ struct ExternalMount {
   std::string destination;  // inside the container
   std::string source;       // on the host
 };
+// A network namespace of the container's own (no path in the spec) that holds only a loopback
+// the workload cannot reconfigure (CAP_NET_ADMIN is outside its bounding set). CRIU need not dump
+// it, which keeps ip/iptables runs out of the frozen window and out of restore: it is marked
+// external at dump and each clone gets a fresh one.
+inline constexpr const char* kFreshNetnsKey = "cryo-fresh-netns";
+struct SimpleNetns {
+  unsigned long inode = 0;
+  bool lo_up = false;
+};
+std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid);
+// A new network namespace (loopback up or down); this process stays in its own.
+UniqueFd fresh_netns(bool lo_up);
+
 // Mounts that CRIU must treat as external: binds from the host and masked files.
 std::vector<ExternalMount> external_mounts(const oci::Spec& spec);
 

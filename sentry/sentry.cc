@@ -100,7 +100,7 @@ void Sentry::start(int ready_fd) {
     oci::Spec spec = oci::load_spec(paths_.bundle());
     base_process_ = *spec.process;
     base_process_.terminal = false;
-    base_process_.rlimits.clear();
+    // Commands get the sandbox's rlimits (RLIMIT_NOFILE above all), not the sentry's own.
     make_dirs(paths_.cmds(), 0700);
     log_line("bringing up sandbox `" + cfg_.id + "` (" + cfg_.mode + ")");
     init_pid_ = bring_up_with_helper();

@@ -29,8 +29,42 @@ SandboxRecord read_sandbox(const Statement& st) {
   return r;
 }
 
+constexpr const char* kSnapshotColumns = "id, sandbox_id, created_ns, size_bytes, seq, image";
+
 SnapshotRecord read_snapshot(const Statement& st) {
-  return SnapshotRecord{st.text(0), st.text(1), st.integer(2), st.integer(3), st.integer(4)};
+  SnapshotRecord r{st.text(0), st.text(1), st.integer(2), st.integer(3), st.integer(4)};
+  r.image = st.text(5);
+  if (r.image.empty()) r.image = "default";
+  return r;
+}
+
+std::vector<std::string> strings(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> out;
+  if (j.contains(key) && j[key].is_array())
+    for (auto& v : j[key])
+      if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+ImageRecord read_image(const Statement& st) {
+  ImageRecord r;
+  r.info.name = st.text(0);
+  r.info.digest = st.text(1);
+  auto layers = nlohmann::json::parse(st.text(2), nullptr, false);
+  if (layers.is_array())
+    for (auto& l : layers)
+      if (l.is_string()) r.info.layers.push_back(l.get<std::string>());
+  auto cfg = nlohmann::json::parse(st.text(3), nullptr, false);
+  if (cfg.is_object()) {
+    r.info.env = strings(cfg, "env");
+    r.info.entrypoint = strings(cfg, "entrypoint");
+    r.info.cmd = strings(cfg, "cmd");
+    r.info.working_dir = cfg.value("working_dir", "");
+    r.info.user = cfg.value("user", "");
+  }
+  r.info.size_bytes = st.integer(4);
+  r.created_ns = st.integer(5);
+  return r;
 }
 
 }  // namespace
@@ -55,6 +89,18 @@ void Catalogue::migrate() {
       " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, sandbox_id TEXT NOT NULL,"
       " created_ns INTEGER NOT NULL, size_bytes INTEGER NOT NULL)");
   db_.exec("CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state)");
+  // Added with images: the image a snapshot's sandbox ran. Older rows ran the default image.
+  bool has_image = false;
+  {
+    auto st = db_.prepare("PRAGMA table_info(snapshots)");
+    while (st.step())
+      if (st.text(1) == "image") has_image = true;
+  }
+  if (!has_image) db_.exec("ALTER TABLE snapshots ADD COLUMN image TEXT NOT NULL DEFAULT 'default'");
+  db_.exec(
+      "CREATE TABLE IF NOT EXISTS images ("
+      " name TEXT PRIMARY KEY, digest TEXT NOT NULL, layers TEXT NOT NULL, config TEXT NOT NULL,"
+      " size_bytes INTEGER NOT NULL, created_ns INTEGER NOT NULL)");
 }
 
 void Catalogue::add_sandbox(const SandboxRecord& r) {
@@ -103,11 +149,12 @@ bool Catalogue::set_sandbox_state(const std::string& id, const std::string& stat
 
 SnapshotRecord Catalogue::add_snapshot(SnapshotRecord r) {
   std::lock_guard lock(mu_);
-  db_.prepare("INSERT INTO snapshots (id, sandbox_id, created_ns, size_bytes) VALUES (?,?,?,?)")
+  db_.prepare("INSERT INTO snapshots (id, sandbox_id, created_ns, size_bytes, image) VALUES (?,?,?,?,?)")
       .bind(1, r.id)
       .bind(2, r.sandbox_id)
       .bind(3, r.created_ns)
       .bind(4, r.size_bytes)
+      .bind(5, r.image.empty() ? std::string("default") : r.image)
       .run();
   r.seq = sqlite3_last_insert_rowid(db_.handle());
   return r;
@@ -115,7 +162,7 @@ SnapshotRecord Catalogue::add_snapshot(SnapshotRecord r) {
 
 std::optional<SnapshotRecord> Catalogue::get_snapshot(const std::string& id) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare("SELECT id, sandbox_id, created_ns, size_bytes, seq FROM snapshots WHERE id = ?");
+  auto st = db_.prepare(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE id = ?");
   st.bind(1, id);
   if (!st.step()) return std::nullopt;
   return read_snapshot(st);
@@ -123,8 +170,8 @@ std::optional<SnapshotRecord> Catalogue::get_snapshot(const std::string& id) {
 
 std::vector<SnapshotRecord> Catalogue::list_snapshots(int limit, std::optional<int64_t> before_seq) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(
-      "SELECT id, sandbox_id, created_ns, size_bytes, seq FROM snapshots WHERE seq < ? ORDER BY seq DESC LIMIT ?");
+  auto st = db_.prepare(std::string("SELECT ") + kSnapshotColumns +
+                        " FROM snapshots WHERE seq < ? ORDER BY seq DESC LIMIT ?");
   st.bind(1, before_seq.value_or(INT64_MAX)).bind(2, static_cast<int64_t>(limit));
   std::vector<SnapshotRecord> out;
   while (st.step()) out.push_back(read_snapshot(st));
@@ -150,6 +197,60 @@ int64_t Catalogue::count_snapshots() {
   auto st = db_.prepare("SELECT COUNT(*) FROM snapshots");
   st.step();
   return st.integer(0);
+}
+
+void Catalogue::add_image(const ImageRecord& r) {
+  std::lock_guard lock(mu_);
+  auto check = db_.prepare("SELECT 1 FROM images WHERE name = ?");
+  check.bind(1, r.info.name);
+  if (check.step()) throw Conflict("image `" + r.info.name + "` already exists");
+  nlohmann::json cfg = {{"env", r.info.env},
+                        {"entrypoint", r.info.entrypoint},
+                        {"cmd", r.info.cmd},
+                        {"working_dir", r.info.working_dir},
+                        {"user", r.info.user}};
+  db_.prepare("INSERT INTO images (name, digest, layers, config, size_bytes, created_ns) VALUES (?,?,?,?,?,?)")
+      .bind(1, r.info.name)
+      .bind(2, r.info.digest)
+      .bind(3, nlohmann::json(r.info.layers).dump())
+      .bind(4, cfg.dump())
+      .bind(5, r.info.size_bytes)
+      .bind(6, r.created_ns)
+      .run();
+}
+
+std::optional<ImageRecord> Catalogue::get_image(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, digest, layers, config, size_bytes, created_ns FROM images WHERE name = ?");
+  st.bind(1, name);
+  if (!st.step()) return std::nullopt;
+  return read_image(st);
+}
+
+std::vector<ImageRecord> Catalogue::list_images() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT name, digest, layers, config, size_bytes, created_ns FROM images ORDER BY name");
+  std::vector<ImageRecord> out;
+  while (st.step()) out.push_back(read_image(st));
+  return out;
+}
+
+bool Catalogue::delete_image(const std::string& name) {
+  std::lock_guard lock(mu_);
+  db_.prepare("DELETE FROM images WHERE name = ?").bind(1, name).run();
+  return db_.changes() > 0;
+}
+
+ImageUsers Catalogue::image_users(const std::string& name) {
+  std::lock_guard lock(mu_);
+  ImageUsers u;
+  auto a = db_.prepare("SELECT id FROM sandboxes WHERE state = 'running' AND image = ? ORDER BY id");
+  a.bind(1, name);
+  while (a.step()) u.sandboxes.push_back(a.text(0));
+  auto b = db_.prepare("SELECT id FROM snapshots WHERE image = ? ORDER BY seq");
+  b.bind(1, name);
+  while (b.step()) u.snapshots.push_back(b.text(0));
+  return u;
 }
 
 }  // namespace cryo::service

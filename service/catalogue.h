@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "service/engine.h"
 #include "service/sqlite.h"
 
 namespace cryo::service {
@@ -33,6 +34,18 @@ struct SnapshotRecord {
   int64_t created_ns = 0;
   int64_t size_bytes = 0;
   int64_t seq = 0;  // insertion order; the pagination cursor
+  std::string image = "default";  // the image its sandbox ran (a reference that blocks image rm)
+};
+
+struct ImageRecord {
+  ImageInfo info;  // info.name is the key
+  int64_t created_ns = 0;
+};
+
+// What keeps an image from being removed.
+struct ImageUsers {
+  std::vector<std::string> sandboxes;  // running
+  std::vector<std::string> snapshots;
 };
 
 class Catalogue {
@@ -53,6 +66,13 @@ class Catalogue {
   std::vector<std::string> all_snapshot_ids();
   bool delete_snapshot(const std::string& id);
   int64_t count_snapshots();
+
+  // Throws Conflict when the name is taken.
+  void add_image(const ImageRecord& rec);
+  std::optional<ImageRecord> get_image(const std::string& name);
+  std::vector<ImageRecord> list_images();  // by name
+  bool delete_image(const std::string& name);
+  ImageUsers image_users(const std::string& name);
 
  private:
   void migrate();

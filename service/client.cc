@@ -1,5 +1,12 @@
 #include "service/client.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/fd.h"
+#include "base/file.h"
+
 namespace cryo::service {
 namespace {
 
@@ -79,6 +86,73 @@ void Client::stream_lines(const std::string& path, const std::function<void(cons
       });
   if (!r) throw cryo::Error("cryod at `" + socket_path_ + "`: GET " + path + ": " + httplib::to_string(r.error()));
   if (status >= 400) throw_api_error(status, error_body, "GET " + path);
+}
+
+void Client::download(const std::string& path, const std::string& file, const std::function<void(int64_t)>& on_bytes) {
+  std::string tmp = file + ".part";
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!out) throw_errno("create `" + tmp + "`");
+  std::string error_body, write_error;
+  int status = 0;
+  int64_t total = 0;
+  auto r = http_->Get(
+      path.c_str(), httplib::Headers{},
+      [&](const httplib::Response& res) {
+        status = res.status;
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        if (status >= 400) {
+          error_body.append(data, len);
+          return true;
+        }
+        try {
+          write_all(out.get(), data, len, "write `" + tmp + "`");
+        } catch (const std::exception& e) {
+          write_error = e.what();
+          return false;
+        }
+        total += static_cast<int64_t>(len);
+        if (on_bytes) on_bytes(total);
+        return true;
+      });
+  auto fail = [&] { ::unlink(tmp.c_str()); };
+  if (!write_error.empty()) {
+    fail();
+    throw cryo::Error(write_error);
+  }
+  if (!r) {
+    fail();
+    throw cryo::Error("cryod at `" + socket_path_ + "`: GET " + path + ": " + httplib::to_string(r.error()));
+  }
+  if (status >= 400) {
+    fail();
+    throw_api_error(status, error_body, "GET " + path);
+  }
+  if (::fsync(out.get()) != 0 || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    int err = errno;
+    fail();
+    throw SysError(err, "save `" + file + "`");
+  }
+}
+
+json Client::upload(const std::string& path, const std::string& file, const std::function<void(int64_t)>& on_bytes) {
+  auto in = std::make_shared<UniqueFd>(open_or_throw(file, O_RDONLY));
+  struct stat st;
+  if (::fstat(in->get(), &st) != 0) throw_errno("stat `" + file + "`");
+  if (!S_ISREG(st.st_mode)) throw cryo::Error("`" + file + "` is not a regular file");
+  auto r = http_->Post(
+      path.c_str(), static_cast<size_t>(st.st_size),
+      [in, on_bytes](size_t offset, size_t length, httplib::DataSink& sink) {
+        std::string buf(std::min<size_t>(length, 1 << 20), '\0');
+        ssize_t n = ::pread(in->get(), buf.data(), buf.size(), static_cast<off_t>(offset));
+        if (n <= 0) return false;
+        if (!sink.write(buf.data(), static_cast<size_t>(n))) return false;
+        if (on_bytes) on_bytes(static_cast<int64_t>(offset) + n);
+        return true;
+      },
+      "application/x-tar");
+  return check(r, "POST " + path);
 }
 
 std::string Client::encode(const std::string& value) {

@@ -33,6 +33,11 @@ class Client {
   nlohmann::json del(const std::string& path);
   nlohmann::json put_bytes(const std::string& path, const std::string& data);
   std::string get_bytes(const std::string& path);
+  // Streams a GET reply into `file` (created, replaced on success only); on_bytes gets the total so far.
+  void download(const std::string& path, const std::string& file, const std::function<void(int64_t)>& on_bytes = {});
+  // POSTs the bytes of `file` as the body, streamed; returns the JSON reply.
+  nlohmann::json upload(const std::string& path, const std::string& file,
+                        const std::function<void(int64_t)>& on_bytes = {});
   // Calls on_line for each NDJSON line until the server ends the stream.
   void stream_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& on_line);
 

@@ -15,6 +15,7 @@ struct Globals {
 int sandbox_command(const Globals& g, const std::string& verb, const std::vector<std::string>& args);
 int exec_command(const Globals& g, const std::vector<std::string>& args, const std::vector<std::string>& argv);
 int files_command(const Globals& g, const std::string& verb, const std::vector<std::string>& args);
+int image_command(const Globals& g, const std::string& verb, const std::vector<std::string>& args);
 int snapshot_command(const Globals& g, const std::string& verb, const std::vector<std::string>& args);
 
 }  // namespace cryo::service::ctl

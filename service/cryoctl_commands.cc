@@ -1,7 +1,10 @@
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <iterator>
@@ -231,7 +234,83 @@ int snapshot_command(const Globals& g, const std::string& verb, const std::vecto
     c.del(path);
     return 0;
   }
+  if (verb == "export") {
+    po::options_description opts("snapshot export options");
+    opts.add_options()("id", po::value<std::string>(), "snapshot id")("file", po::value<std::string>(), "archive to write");
+    auto vm = parse(args, opts, {"id", "file"});
+    std::string id = vm["id"].as<std::string>(), file = vm["file"].as<std::string>();
+    {
+      ByteProgress progress("exporting " + id);
+      c.download("/v1/snapshots/" + Client::encode(id) + "/export", file, [&](int64_t n) { progress.set(n); });
+    }
+    if (g.json) print_json({{"snapshot_id", id}, {"file", file}});
+    return 0;
+  }
+  if (verb == "import") {
+    po::options_description opts("snapshot import options");
+    opts.add_options()("file", po::value<std::string>(), "archive made by `snapshot export`");
+    auto vm = parse(args, opts, {"file"});
+    std::string file = vm["file"].as<std::string>();
+    json s;
+    {
+      struct stat st {};
+      ::stat(file.c_str(), &st);
+      ByteProgress progress("importing " + file, st.st_size);
+      s = c.upload("/v1/snapshots/import", file, [&](int64_t n) { progress.set(n); });
+    }
+    if (g.json)
+      print_json(s);
+    else
+      std::cout << s.value("snapshot_id", "") << "\n";
+    return 0;
+  }
   throw po::error("unknown command `snapshot " + verb + "`");
+}
+
+int image_command(const Globals& g, const std::string& verb, const std::vector<std::string>& args) {
+  Client c(g.socket);
+  if (verb == "import") {
+    po::options_description opts("image import options");
+    opts.add_options()("path", po::value<std::string>(), "OCI image layout (dir or tar) or `docker save` archive")(
+        "name", po::value<std::string>(), "name for the image (default: from the file name)");
+    auto vm = parse(args, opts, {"path"});
+    // cryod reads the file itself: it must be on cryod's host, given as an absolute path.
+    std::string path = std::filesystem::absolute(vm["path"].as<std::string>()).lexically_normal().string();
+    json body = {{"path", path}};
+    if (vm.count("name")) body["name"] = vm["name"].as<std::string>();
+    json img;
+    {
+      Spinner spin("importing " + path);
+      img = c.post("/v1/images", body);
+    }
+    if (g.json)
+      print_json(img);
+    else
+      std::cout << img.value("name", "") << "\n";
+    return 0;
+  }
+  if (verb == "ls") {
+    auto vm = parse(args, po::options_description("image ls options"), {});
+    auto r = c.get("/v1/images");
+    if (g.json) return print_json(r["images"]), 0;
+    for (auto& i : r["images"]) {
+      std::string digest = i.value("digest", "");
+      std::cout << std::left << std::setw(28) << i.value("name", "") << std::setw(21)
+                << digest.substr(0, std::min<size_t>(digest.size(), 19)) << std::setw(8) << i["layers"].size()
+                << std::setw(12) << i.value("size_bytes", 0) << i.value("created_at", "") << "\n";
+    }
+    return 0;
+  }
+  if (verb == "get" || verb == "rm") {
+    po::options_description opts("image " + verb + " options");
+    opts.add_options()("name", po::value<std::string>(), "image name");
+    auto vm = parse(args, opts, {"name"});
+    std::string path = "/v1/images/" + Client::encode(vm["name"].as<std::string>());
+    if (verb == "get") return print_json(c.get(path)), 0;
+    c.del(path);
+    return 0;
+  }
+  throw po::error("unknown command `image " + verb + "`");
 }
 
 }  // namespace cryo::service::ctl

@@ -25,6 +25,11 @@ Commands:
   files ls SBX PATH             files rm SBX PATH [-r]     files mkdir SBX PATH
   snapshot create SBX           snapshot ls [--limit N] [--cursor C] [--all]
   snapshot get SNAP             snapshot rm SNAP
+  snapshot export SNAP FILE     one archive: the snapshot, its image's layers, sha256 manifest
+  snapshot import FILE          (keeps the snapshot id; refused when damaged or tampered with)
+  image import PATH [--name N]  OCI image layout (dir or tar) or `docker save` archive on
+                                cryod's host; layers are stored once by digest
+  image ls                      image get NAME             image rm NAME (refused while in use)
 
 The socket is --socket, else $CRYO_SOCKET, else /run/cryod/cryod.sock.
 
@@ -35,6 +40,9 @@ Examples:
   snap=$(cryoctl snapshot create $sbx)
   cryoctl sandbox create --snapshot $snap
   cryoctl --json snapshot ls --limit 5
+  cryoctl image import ./busybox-oci.tar --name busybox
+  cryoctl sandbox create --image busybox
+  cryoctl snapshot export $snap /tmp/snap.tar     # on another host: cryoctl snapshot import /tmp/snap.tar
 )";
 
 int run(int argc, char** argv) {
@@ -74,6 +82,7 @@ int run(int argc, char** argv) {
   if (group == "sandbox") return ctl::sandbox_command(g, verb, rest);
   if (group == "files") return ctl::files_command(g, verb, rest);
   if (group == "snapshot") return ctl::snapshot_command(g, verb, rest);
+  if (group == "image") return ctl::image_command(g, verb, rest);
   throw po::error("unknown command `" + group + "`");
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -20,8 +21,20 @@ struct Limits {
   double cpus = 0;
 };
 
+// An image imported into the engine's layer store (see SandboxEngine::import_image).
+struct ImageInfo {
+  std::string name;                 // the catalogue's name for it
+  std::string digest;               // the image config's digest: the image's identity
+  std::vector<std::string> layers;  // layer store digests, bottom-most first
+  std::vector<std::string> env;     // from the image config: "K=V"
+  std::vector<std::string> entrypoint, cmd;
+  std::string working_dir, user;
+  int64_t size_bytes = 0;  // bytes of the stored layer tars
+};
+
 struct SandboxSpec {
   std::string image = "default";
+  std::optional<ImageInfo> image_info;  // set by the service when `image` is an imported image
   std::map<std::string, std::string> env;
   std::string cwd = "/";
   Limits limits;
@@ -50,6 +63,22 @@ struct OutputSink {
   std::function<void(std::string_view)> on_stdout, on_stderr;
   // Added field: a background command reports its end here exactly once (exit code, or 128+signal).
   std::function<void(int exit_code)> on_exit;
+};
+
+// One overlay lower dir of a snapshot, described without host paths so that another engine (state
+// dir, machine) can find its own copy. kind: "default" (the built-in default image), "init" (the
+// engine's init layer for imported images), "layer" (a layer of an imported image), "diff" (the
+// rootfs diff of an earlier snapshot the sandbox was restored from).
+struct PortableLower {
+  std::string kind;
+  std::string digest;   // layer, diff
+  std::string version;  // default, init: the engine's build of it
+};
+
+// What a snapshot directory needs besides itself.
+struct SnapshotDeps {
+  std::vector<PortableLower> lowers;              // top-most first
+  std::map<std::string, std::string> layer_tars;  // digest -> tar on this host, for layer and diff lowers
 };
 
 struct FileEntry {
@@ -84,6 +113,21 @@ class SandboxEngine {  // implemented by the sentry-backed engine; tests use a d
   virtual bool alive(const std::string& sandbox_id) = 0;
   // Sandbox ids whose sentries are alive (for re-adoption after a cryod restart).
   virtual std::vector<std::string> running() = 0;
+
+  // ---- images and portable snapshots (optional: the defaults say "not supported") ----
+
+  // Stores the layers of an OCI image layout (directory or tar) or a `docker save` archive at
+  // `path` (verified by digest, each layer once); returns the image without a name.
+  virtual ImageInfo import_image(const std::string& path);
+  // Drops stored layers no image uses any more (the caller knows which).
+  virtual void remove_layers(const std::vector<std::string>& digests);
+  // The lowers and layer tars a snapshot directory written by snapshot() depends on.
+  virtual SnapshotDeps snapshot_dependencies(const std::string& snapshot_dir);
+  // Makes a snapshot directory exported by another engine usable here: stores the carried layer
+  // tars (digest -> file) and rewrites the recorded lower dirs to this engine's. Returns the
+  // digests it added to the image layer store (for rollback with remove_layers).
+  virtual std::vector<std::string> adopt_snapshot(const std::string& snapshot_dir, const std::vector<PortableLower>& lowers,
+                                                  const std::map<std::string, std::string>& layer_tars);
 };
 
 // Engine (and service) errors; the HTTP layer maps them to 404/400/409/504.

@@ -181,7 +181,30 @@ json encode_snapshot(const SnapshotRecord& r) {
   return {{"snapshot_id", r.id},
           {"sandbox_id", r.sandbox_id},
           {"created_at", rfc3339(r.created_ns)},
-          {"size_bytes", r.size_bytes}};
+          {"size_bytes", r.size_bytes},
+          {"image", r.image.empty() ? std::string("default") : r.image}};
+}
+
+ImportImageRequest decode_import_image(const json& j) {
+  only_fields(j, {"path", "name"});
+  ImportImageRequest r;
+  get_string(j, "path", r.path);
+  if (r.path.empty() || r.path[0] != '/') bad_field("path", "must be an absolute path on the daemon's host");
+  get_string(j, "name", r.name);
+  return r;
+}
+
+json encode_image(const ImageRecord& r) {
+  return {{"name", r.info.name},
+          {"digest", r.info.digest},
+          {"layers", r.info.layers},
+          {"size_bytes", r.info.size_bytes},
+          {"created_at", rfc3339(r.created_ns)},
+          {"env", r.info.env},
+          {"entrypoint", r.info.entrypoint},
+          {"cmd", r.info.cmd},
+          {"working_dir", r.info.working_dir},
+          {"user", r.info.user}};
 }
 
 json encode_result(const CommandResult& r) {

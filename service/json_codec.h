@@ -31,7 +31,14 @@ StdinRequest decode_stdin(const json& j);
 // {"signal": 15} or {"signal": "SIGTERM"|"TERM"}; SIGKILL when absent.
 int decode_signal(const json& j);
 
+struct ImportImageRequest {
+  std::string path;  // on the daemon's host
+  std::string name;  // empty: derived from the path
+};
+ImportImageRequest decode_import_image(const json& j);
+
 json encode_sandbox(const SandboxRecord& r);
+json encode_image(const ImageRecord& r);
 json encode_snapshot(const SnapshotRecord& r);
 json encode_result(const CommandResult& r);
 json encode_entry(const FileEntry& e);

@@ -1,7 +1,14 @@
 // The /v1 HTTP routes: decode the request, call the service, encode the reply. Errors thrown by the
 // service or engine become {"error":{"code","message"}} with the matching status.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
+
+#include "base/error.h"
+#include "base/fd.h"
+#include "base/file.h"
 
 #include "service/json_codec.h"
 #include "service/server.h"
@@ -188,6 +195,68 @@ class Api {
     reply(res, json::object());
   }
 
+  // Streams the archive from a temp file that is already unlinked: nothing is left behind
+  // whether the reader takes it all or goes away.
+  void export_snapshot(const Request& req, Response& res) {
+    std::string id = req.matches[1];
+    std::string path = svc_.temp_path("export");
+    svc_.export_snapshot(id, path);
+    auto fd = std::make_shared<UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ::unlink(path.c_str());
+    if (!*fd) throw_errno("open `" + path + "`");
+    off_t size = ::lseek(fd->get(), 0, SEEK_END);
+    if (size < 0) throw_errno("size of `" + path + "`");
+    res.set_header("Content-Disposition", "attachment; filename=\"" + id + ".tar\"");
+    res.set_content_provider(static_cast<size_t>(size), "application/x-tar",
+                             [fd](size_t offset, size_t length, httplib::DataSink& sink) {
+                               std::string buf(std::min(length, kFileChunk * 16), '\0');
+                               ssize_t n = ::pread(fd->get(), buf.data(), buf.size(), static_cast<off_t>(offset));
+                               if (n <= 0) return false;
+                               return sink.write(buf.data(), static_cast<size_t>(n));
+                             });
+  }
+
+  // The body is the archive; it is spooled to a temp file rather than held in memory.
+  void import_snapshot(const Request&, Response& res, const httplib::ContentReader& content) {
+    std::string path = svc_.temp_path("import");
+    UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!out) throw_errno("create `" + path + "`");
+    struct Unlink {
+      std::string p;
+      ~Unlink() { ::unlink(p.c_str()); }
+    } cleanup{path};
+    std::string write_error;
+    bool ok = content([&](const char* data, size_t len) {
+      try {
+        write_all(out.get(), data, len, "spool upload");
+        return true;
+      } catch (const std::exception& e) {
+        write_error = e.what();
+        return false;
+      }
+    });
+    if (!write_error.empty()) throw cryo::Error(write_error);
+    if (!ok) throw BadRequest("snapshot archive upload was cut short");
+    out.reset();
+    reply(res, encode_snapshot(svc_.import_snapshot(path)), 201);
+  }
+
+  // images
+  void import_image(const Request& req, Response& res) {
+    auto r = decode_import_image(body(req));
+    reply(res, encode_image(svc_.import_image(r.path, r.name)), 201);
+  }
+  void list_images(const Request&, Response& res) {
+    json items = json::array();
+    for (auto& i : svc_.list_images()) items.push_back(encode_image(i));
+    reply(res, {{"images", items}});
+  }
+  void get_image(const Request& req, Response& res) { reply(res, encode_image(svc_.get_image(req.matches[1]))); }
+  void delete_image(const Request& req, Response& res) {
+    svc_.delete_image(req.matches[1]);
+    reply(res, json::object());
+  }
+
   void health(const Request&, Response& res) { reply(res, {{"status", "ok"}, {"version", "0.1.0"}}); }
   void metrics(const Request&, Response& res) {
     res.set_content(metrics_.render(svc_.running_count(), svc_.snapshot_count()), "text/plain; version=0.0.4");
@@ -275,6 +344,15 @@ void Api::install(const std::shared_ptr<Api>& api, httplib::Server& http) {
   http.Get("/v1/snapshots", bind(&Api::list_snapshots));
   http.Get("/v1/snapshots/([^/]+)", bind(&Api::get_snapshot));
   http.Delete("/v1/snapshots/([^/]+)", bind(&Api::delete_snapshot));
+  http.Get("/v1/snapshots/([^/]+)/export", bind(&Api::export_snapshot));
+  http.Post("/v1/snapshots/import", [api](const Request& req, Response& res, const httplib::ContentReader& content) {
+    guarded(res, [&] { api->import_snapshot(req, res, content); });
+  });
+  http.Post("/v1/images", bind(&Api::import_image));
+  http.Get("/v1/images", bind(&Api::list_images));
+  // Names may hold `/` and `:` (library/busybox:1.36).
+  http.Get("/v1/images/(.+)", bind(&Api::get_image));
+  http.Delete("/v1/images/(.+)", bind(&Api::delete_image));
 }
 
 }  // namespace

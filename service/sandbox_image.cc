@@ -73,21 +73,22 @@ void build(const std::string& root, const std::string& init_binary) {
 
   std::string init = root + "/.cryo/init";
   write_file_atomic(init, read_file(init_binary), 0755);
-  write_file_atomic(root + "/.cryo/version", kImageVersion, 0644);
 }
 
-}  // namespace
 
-std::string ensure_default_image(const std::string& images_dir, const std::string& init_binary) {
+// Builds images_dir/name with `build` unless it holds .cryo/version == version already.
+template <typename Build>
+std::string ensure_built(const std::string& images_dir, const std::string& name, const std::string& version,
+                         Build&& build) {
   static std::mutex mu;  // one builder per process; the rename handles other processes
   std::lock_guard lock(mu);
-  std::string final_dir = images_dir + "/default";
-  auto version = read_file_if_exists(final_dir + "/.cryo/version");
-  if (version && *version == kImageVersion) return final_dir;
-  if (version) {
+  std::string final_dir = images_dir + "/" + name;
+  auto current = read_file_if_exists(final_dir + "/.cryo/version");
+  if (current && *current == version) return final_dir;
+  if (current) {
     // An image of another version may still be the lower layer of running sandboxes: keep it
     // under a new name rather than changing it under them.
-    std::string old = final_dir + ".v" + *version + "." + std::to_string(::getpid());
+    std::string old = final_dir + ".v" + *current + "." + std::to_string(::getpid());
     if (::rename(final_dir.c_str(), old.c_str()) != 0) throw_errno("move aside old image `" + final_dir + "`");
   }
   make_dirs(images_dir, 0700);
@@ -95,7 +96,8 @@ std::string ensure_default_image(const std::string& images_dir, const std::strin
   remove_tree(tmp);
   try {
     make_dirs(tmp, 0755);
-    build(tmp, init_binary);
+    build(tmp);
+    write_file_atomic(tmp + "/.cryo/version", version, 0644);
     if (::rename(tmp.c_str(), final_dir.c_str()) != 0) {
       // Another process published it first: use theirs.
       if ((errno == ENOTEMPTY || errno == EEXIST) && read_file_if_exists(final_dir + "/.cryo/version")) {
@@ -109,6 +111,24 @@ std::string ensure_default_image(const std::string& images_dir, const std::strin
     throw;
   }
   return final_dir;
+}
+
+constexpr const char* kInitLayerVersion = "1";
+
+}  // namespace
+
+std::string default_image_version() { return kImageVersion; }
+std::string init_layer_version() { return kInitLayerVersion; }
+
+std::string ensure_default_image(const std::string& images_dir, const std::string& init_binary) {
+  return ensure_built(images_dir, "default", kImageVersion, [&](const std::string& root) { build(root, init_binary); });
+}
+
+std::string ensure_init_layer(const std::string& images_dir, const std::string& init_binary) {
+  return ensure_built(images_dir, "cryo-init", kInitLayerVersion, [&](const std::string& root) {
+    mkdir_mode(root + "/.cryo", 0755);
+    write_file_atomic(root + "/.cryo/init", read_file(init_binary), 0755);
+  });
 }
 
 }  // namespace cryo::service

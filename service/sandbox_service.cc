@@ -3,7 +3,10 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <regex>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "base/file.h"
 #include "service/ids.h"
@@ -19,6 +22,59 @@ constexpr size_t kMaxFinishedCommands = 256;    // per sandbox; older finished o
 
 std::string not_found(const std::string& what, const std::string& id) { return what + " `" + id + "` not found"; }
 
+// The first 12 hex digits of "sha256:<hex>" (or of whatever it is).
+std::string fsimage_short(const std::string& digest) {
+  auto colon = digest.find(':');
+  return digest.substr(colon == std::string::npos ? 0 : colon + 1, 12);
+}
+
+constexpr const char* kArchiveMeta = "cryo-snapshot.json";
+constexpr const char* kArchiveFormat = "cryo-snapshot-archive";
+
+void validate_image_name(const std::string& name) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}");
+  if (!std::regex_match(name, re) || name.find("..") != std::string::npos || name.find("//") != std::string::npos ||
+      name.back() == '/')
+    throw BadRequest("image name `" + name +
+                     "`: use 1-128 letters, digits and . _ : @ / - (starting with a letter or digit)");
+  if (name == "default") throw BadRequest("image name `default` is reserved for the built-in image");
+}
+
+// "…/busybox.tar.gz" -> "busybox"
+std::string name_from_path(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::string base = fs::path(path).filename().string();
+  for (auto* ext : {".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar", ".oci"})
+    if (base.size() > std::string(ext).size() && base.ends_with(ext)) {
+      base.resize(base.size() - std::string(ext).size());
+      break;
+    }
+  std::string out;
+  for (char c : base) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '-';
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.front()))) out.erase(0, 1);
+  return out.empty() ? "image" : out.substr(0, 128);
+}
+
+nlohmann::json image_to_json(const ImageInfo& i) {
+  return {{"name", i.name},         {"digest", i.digest}, {"layers", i.layers},           {"env", i.env},
+          {"entrypoint", i.entrypoint}, {"cmd", i.cmd},     {"working_dir", i.working_dir}, {"user", i.user},
+          {"size_bytes", i.size_bytes}};
+}
+
+ImageInfo image_from_json(const nlohmann::json& j) {
+  ImageInfo i;
+  i.name = j.at("name").get<std::string>();
+  i.digest = j.value("digest", "");
+  i.layers = j.value("layers", std::vector<std::string>{});
+  i.env = j.value("env", std::vector<std::string>{});
+  i.entrypoint = j.value("entrypoint", std::vector<std::string>{});
+  i.cmd = j.value("cmd", std::vector<std::string>{});
+  i.working_dir = j.value("working_dir", "");
+  i.user = j.value("user", "");
+  i.size_bytes = j.value("size_bytes", int64_t{0});
+  return i;
+}
+
 }  // namespace
 
 SandboxService::SandboxService(const std::string& state_dir, std::unique_ptr<SandboxEngine> engine, Metrics& metrics)
@@ -29,6 +85,9 @@ SandboxService::SandboxService(const std::string& state_dir, std::unique_ptr<San
       catalogue_((make_dirs(state_dir, 0700), state_dir + "/cryod.db")),
       deadlines_([this](const std::string& id) { expire(id); }) {
   make_dirs(snapshots_dir_, 0700);
+  // Uploads and exports in flight when cryod stopped are of no use to anyone now.
+  remove_tree(state_dir_ + "/tmp");
+  make_dirs(state_dir_ + "/tmp", 0700);
   reconcile();
 }
 
@@ -109,10 +168,17 @@ void SandboxService::reconcile_sandboxes() {
 SandboxRecord SandboxService::create_sandbox(CreateSandboxRequest req) {
   OpTimer op(metrics_, "sandbox_create");
   std::shared_lock snap_lock(snapshot_use_mu_, std::defer_lock);
+  std::shared_lock image_lock(images_mu_);  // the image must not go while the sandbox is made
   if (!req.snapshot_id.empty()) {
     snap_lock.lock();  // the snapshot must not be deleted while the engine restores from it
-    if (!catalogue_.get_snapshot(req.snapshot_id)) throw NotFound(not_found("snapshot", req.snapshot_id));
+    auto snap = catalogue_.get_snapshot(req.snapshot_id);
+    if (!snap) throw NotFound(not_found("snapshot", req.snapshot_id));
     req.spec.snapshot_dir = snapshot_dir(req.snapshot_id);
+    req.spec.image = snap->image;  // the restored sandbox runs on the snapshot's image
+  } else if (!req.spec.image.empty() && req.spec.image != "default") {
+    auto img = catalogue_.get_image(req.spec.image);
+    if (!img) throw NotFound(not_found("image", req.spec.image));
+    req.spec.image_info = img->info;
   }
   SandboxRecord rec;
   rec.id = new_id("sbx");
@@ -330,10 +396,12 @@ std::string SandboxService::snapshot_dir(const std::string& snapshot_id) const {
 
 SnapshotRecord SandboxService::create_snapshot(const std::string& id) {
   OpTimer op(metrics_, "snapshot_create");
-  require_running(id);
+  std::shared_lock image_lock(images_mu_);
+  auto sandbox = require_running(id);
   SnapshotRecord rec;
   rec.id = new_id("snap");
   rec.sandbox_id = id;
+  rec.image = sandbox.image.empty() || sandbox.image == "unknown" ? "default" : sandbox.image;
   const std::string final_dir = snapshot_dir(rec.id);
   const std::string tmp_dir = final_dir + ".tmp";
   make_dirs(tmp_dir, 0700);
@@ -392,6 +460,222 @@ void SandboxService::delete_snapshot(const std::string& id) {
   // Row first, then files: a crash in between leaves an unrecorded dir that reconciliation removes.
   remove_tree(snapshot_dir(id));
   op.succeed();
+}
+
+// ---- images ----
+
+ImageRecord SandboxService::import_image(const std::string& path, const std::string& name_in) {
+  OpTimer op(metrics_, "image_import");
+  std::string name = name_in.empty() ? name_from_path(path) : name_in;
+  validate_image_name(name);
+  std::unique_lock lock(images_mu_);
+  if (catalogue_.get_image(name)) throw Conflict("image `" + name + "` already exists");
+  std::set<std::string> known;  // layers other images hold: not ours to drop on failure
+  for (auto& img : catalogue_.list_images()) known.insert(img.info.layers.begin(), img.info.layers.end());
+  ImageRecord rec;
+  rec.info = engine_->import_image(path);
+  rec.info.name = name;
+  rec.created_ns = now_ns();
+  try {
+    catalogue_.add_image(rec);
+  } catch (...) {
+    std::vector<std::string> drop;
+    for (auto& d : rec.info.layers)
+      if (!known.count(d)) drop.push_back(d);
+    engine_->remove_layers(drop);
+    throw;
+  }
+  op.succeed();
+  return rec;
+}
+
+std::vector<ImageRecord> SandboxService::list_images() { return catalogue_.list_images(); }
+
+ImageRecord SandboxService::get_image(const std::string& name) {
+  auto rec = catalogue_.get_image(name);
+  if (!rec) throw NotFound(not_found("image", name));
+  return *rec;
+}
+
+void SandboxService::delete_image(const std::string& name) {
+  OpTimer op(metrics_, "image_delete");
+  if (name == "default") throw BadRequest("the built-in image `default` cannot be removed");
+  std::unique_lock lock(images_mu_);
+  auto rec = get_image(name);
+  auto users = catalogue_.image_users(name);
+  if (!users.sandboxes.empty() || !users.snapshots.empty()) {
+    auto list = [](const std::vector<std::string>& ids) {
+      std::string out;
+      for (size_t i = 0; i < ids.size() && i < 5; ++i) out += (i ? ", " : "") + ids[i];
+      if (ids.size() > 5) out += ", …";
+      return out;
+    };
+    std::string msg = "image `" + name + "` is in use by";
+    if (!users.sandboxes.empty())
+      msg += " " + std::to_string(users.sandboxes.size()) + " running sandbox(es) (" + list(users.sandboxes) + ")";
+    if (!users.snapshots.empty())
+      msg += std::string(users.sandboxes.empty() ? "" : " and") + " " + std::to_string(users.snapshots.size()) +
+             " snapshot(s) (" + list(users.snapshots) + ")";
+    throw Conflict(msg);
+  }
+  catalogue_.delete_image(name);
+  // Row first, then layers: a crash in between leaves unreferenced layers, never a dangling row.
+  std::set<std::string> still_used;
+  for (auto& img : catalogue_.list_images()) still_used.insert(img.info.layers.begin(), img.info.layers.end());
+  std::vector<std::string> drop;
+  for (auto& d : rec.info.layers)
+    if (!still_used.count(d) && std::find(drop.begin(), drop.end(), d) == drop.end()) drop.push_back(d);
+  engine_->remove_layers(drop);
+  op.succeed();
+}
+
+// ---- portable snapshots ----
+
+std::string SandboxService::temp_path(const std::string& prefix) {
+  return state_dir_ + "/tmp/" + prefix + "-" + new_id("t").substr(2);
+}
+
+void SandboxService::export_snapshot(const std::string& id, const std::string& out_path,
+                                     const ArchiveProgress& progress) {
+  OpTimer op(metrics_, "snapshot_export");
+  std::shared_lock lock(snapshot_use_mu_);  // not deleted while we read it
+  auto rec = get_snapshot(id);
+  std::string dir = snapshot_dir(id);
+  SnapshotDeps deps = engine_->snapshot_dependencies(dir);
+  nlohmann::json image = {{"name", "default"}};
+  if (rec.image != "default") {
+    auto img = catalogue_.get_image(rec.image);
+    if (!img) throw Error("snapshot `" + id + "`: its image `" + rec.image + "` is missing from the catalogue");
+    image = image_to_json(img->info);
+  }
+  nlohmann::json lowers = nlohmann::json::array();
+  for (auto& l : deps.lowers) {
+    nlohmann::json j = {{"kind", l.kind}};
+    if (!l.digest.empty()) j["digest"] = l.digest;
+    if (!l.version.empty()) j["version"] = l.version;
+    lowers.push_back(j);
+  }
+  nlohmann::json meta = {{"format", kArchiveFormat},
+                         {"version", 1},
+                         {"snapshot",
+                          {{"id", rec.id},
+                           {"sandbox_id", rec.sandbox_id},
+                           {"created_ns", rec.created_ns},
+                           {"size_bytes", rec.size_bytes}}},
+                         {"image", image},
+                         {"lowers", lowers}};
+  std::string meta_file = out_path + ".meta";
+  write_file_atomic(meta_file, meta.dump(2) + "\n", 0600);
+  try {
+    std::vector<ArchiveMember> members = {{kArchiveMeta, meta_file}};
+    for (auto& f : list_regular_files(dir)) members.push_back({"snapshot/" + f, dir + "/" + f});
+    for (auto& [digest, tar] : deps.layer_tars) members.push_back({"layers/sha256/" + digest.substr(7), tar});
+    write_checked_archive(out_path, members, progress);
+  } catch (...) {
+    ::unlink(meta_file.c_str());
+    ::unlink(out_path.c_str());
+    throw;
+  }
+  ::unlink(meta_file.c_str());
+  op.succeed();
+}
+
+SnapshotRecord SandboxService::import_snapshot(const std::string& archive_path) {
+  OpTimer op(metrics_, "snapshot_import");
+  // A .tmp name: a crash midway leaves a directory reconciliation removes.
+  std::string staging = snapshots_dir_ + "/" + new_id("import") + ".tmp";
+  make_dirs(staging, 0700);
+  std::string published;
+  bool image_added = false;
+  std::string image_name = "default";
+  std::vector<std::string> added_layers;
+  std::unique_lock lock(images_mu_, std::defer_lock);
+  try {
+    extract_checked_archive(archive_path, staging);
+    auto text = read_file_if_exists(staging + "/" + kArchiveMeta);
+    if (!text) throw BadRequest(std::string("snapshot archive: no ") + kArchiveMeta + ": not a cryo snapshot archive");
+    auto meta = nlohmann::json::parse(*text, nullptr, false);
+    if (!meta.is_object() || meta.value("format", "") != kArchiveFormat)
+      throw BadRequest(std::string("snapshot archive: ") + kArchiveMeta + " is not a cryo snapshot description");
+    if (meta.value("version", 0) != 1)
+      throw BadRequest("snapshot archive: unsupported version " + meta.value("version", nlohmann::json()).dump());
+    SnapshotRecord rec;
+    std::vector<PortableLower> lowers;
+    ImageInfo image;
+    try {
+      auto& s = meta.at("snapshot");
+      rec.id = s.at("id").get<std::string>();
+      rec.sandbox_id = s.value("sandbox_id", "");
+      rec.created_ns = s.value("created_ns", now_ns());
+      for (auto& l : meta.at("lowers"))
+        lowers.push_back({l.at("kind").get<std::string>(), l.value("digest", ""), l.value("version", "")});
+      image = image_from_json(meta.at("image"));
+    } catch (const nlohmann::json::exception& e) {
+      throw BadRequest(std::string("snapshot archive: ") + kArchiveMeta + ": " + e.what());
+    }
+    if (!is_valid_id(rec.id, "snap")) throw BadRequest("snapshot archive: bad snapshot id `" + rec.id + "`");
+    lock.lock();  // only now: the extraction above may take long
+    if (catalogue_.get_snapshot(rec.id) || path_exists(snapshot_dir(rec.id)))
+      throw Conflict("snapshot `" + rec.id + "` already exists here");
+    std::string snap_dir = staging + "/snapshot";
+    if (!path_exists(snap_dir))
+      throw BadRequest("snapshot archive: it holds no snapshot directory");
+    std::map<std::string, std::string> tars;
+    if (path_exists(staging + "/layers/sha256"))
+      for (auto& f : list_regular_files(staging + "/layers/sha256"))
+        tars["sha256:" + f] = staging + "/layers/sha256/" + f;
+
+    // The image: reuse the same one when it is here already, else register it (renamed when
+    // its name is taken by a different image).
+    if (image.name != "default") {
+      validate_image_name(image.name);
+      std::set<std::string> in_lowers;
+      for (auto& l : lowers)
+        if (l.kind == "layer") in_lowers.insert(l.digest);
+      for (auto& d : image.layers)
+        if (!in_lowers.count(d)) throw BadRequest("snapshot archive: image layer " + d + " is not among the snapshot's layers");
+      image_name = image.name;
+      for (int attempt = 0;; ++attempt) {
+        auto existing = catalogue_.get_image(image_name);
+        if (!existing) {
+          image_added = true;
+          break;
+        }
+        if (existing->info.digest == image.digest && existing->info.layers == image.layers) break;
+        if (attempt > 0) throw Conflict("image `" + image_name + "` exists here with different content");
+        image_name = image.name.substr(0, 110) + "-" + fsimage_short(image.digest);
+      }
+      image.name = image_name;
+    }
+    added_layers = engine_->adopt_snapshot(snap_dir, lowers, tars);
+    rec.size_bytes = sync_tree(snap_dir);
+    rec.image = image_name;
+    publish_dir(snap_dir, snapshot_dir(rec.id));
+    published = snapshot_dir(rec.id);
+    if (image_added) catalogue_.add_image({image, now_ns()});
+    rec = catalogue_.add_snapshot(rec);
+    remove_tree(staging);
+    op.succeed();
+    return rec;
+  } catch (...) {
+    // Nothing half-imported stays: the directory, the image row, the layers only we added.
+    try {
+      if (!published.empty()) remove_tree(published);
+      if (image_added) catalogue_.delete_image(image_name);
+      if (!added_layers.empty()) {
+        std::set<std::string> used;
+        for (auto& img : catalogue_.list_images()) used.insert(img.info.layers.begin(), img.info.layers.end());
+        std::vector<std::string> drop;
+        for (auto& d : added_layers)
+          if (!used.count(d)) drop.push_back(d);
+        engine_->remove_layers(drop);
+      }
+      remove_tree(staging);
+    } catch (const std::exception& e) {
+      std::cerr << "cryod: cleaning up a failed snapshot import: " << e.what() << "\n";
+    }
+    throw;
+  }
 }
 
 int64_t SandboxService::running_count() { return static_cast<int64_t>(catalogue_.list_sandboxes(true).size()); }

@@ -16,6 +16,7 @@
 #include "service/deadlines.h"
 #include "service/engine.h"
 #include "service/metrics.h"
+#include "service/snapshot_archive.h"
 
 namespace cryo::service {
 
@@ -70,6 +71,20 @@ class SandboxService {
   SnapshotPage list_snapshots(int limit, const std::string& cursor);
   void delete_snapshot(const std::string& id);
 
+  // Images: imported into the engine's layer store, named in the catalogue. delete_image refuses
+  // (Conflict) while a running sandbox or a snapshot uses the image.
+  ImageRecord import_image(const std::string& path, const std::string& name);
+  std::vector<ImageRecord> list_images();
+  ImageRecord get_image(const std::string& name);
+  void delete_image(const std::string& name);
+
+  // Portable snapshots (see snapshot_archive.h for the archive's shape). The import keeps the
+  // snapshot's id; it is a Conflict when that id exists here already.
+  void export_snapshot(const std::string& id, const std::string& out_path, const ArchiveProgress& progress = {});
+  SnapshotRecord import_snapshot(const std::string& archive_path);
+  // A fresh path under <state>/tmp (emptied at startup) for uploads and exports.
+  std::string temp_path(const std::string& prefix);
+
   int64_t running_count();
   int64_t snapshot_count();
   std::string snapshot_dir(const std::string& snapshot_id) const;
@@ -90,6 +105,9 @@ class SandboxService {
   Catalogue catalogue_;
   // Held shared while a sandbox restores from a snapshot, exclusively while one is deleted.
   std::shared_mutex snapshot_use_mu_;
+  // Held shared while a sandbox is created from an image or snapshotted, exclusively while images
+  // are added or removed.
+  std::shared_mutex images_mu_;
   std::mutex commands_mu_;
   std::map<std::string, std::map<std::string, std::shared_ptr<CommandOutput>>> commands_;
   Deadlines deadlines_;  // last: its thread calls back into the members above

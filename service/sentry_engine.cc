@@ -10,10 +10,14 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "base/file.h"
 #include "fsimage/fsimage.h"
+#include "runtime/checkpoint_image.h"
+#include "runtime/container.h"
 #include "runtime/state_store.h"
 #include "sentry/binaries.h"
 #include "sentry/client.h"
@@ -25,6 +29,8 @@
 #include "service/sandbox_config.h"
 #include "service/sandbox_files.h"
 #include "service/sandbox_image.h"
+#include "service/snapshot_archive.h"
+#include "service/snapshot_manifest.h"
 
 namespace cryo::service {
 namespace {
@@ -115,7 +121,10 @@ struct Background {
 class SentryEngine : public SandboxEngine {
  public:
   SentryEngine(std::string state_dir, SentryEngineOptions opts)
-      : sandboxes_(state_dir + "/sandboxes"), images_(state_dir + "/images"), run_(state_dir + "/run") {
+      : sandboxes_(state_dir + "/sandboxes"),
+        images_(state_dir + "/images"),
+        run_(state_dir + "/run"),
+        layers_root_(state_dir + "/layers") {
     ::signal(SIGPIPE, SIG_IGN);
     opts_.sentry_binary =
         opts.sentry_binary.empty() ? sentry::sibling_binary("cryo-sentry", "CRYO_SENTRY") : opts.sentry_binary;
@@ -313,6 +322,8 @@ class SentryEngine : public SandboxEngine {
     o.leave_running = true;
     make_dirs(o.image_path, 0700);
     runtime::container_checkpoint(sentry::runtime_options(cfg), o);
+    // Checksums of the image files, checked before every restore (after the sandbox thawed).
+    write_snapshot_manifest(snapshot_dir);
     // What a restore needs besides the image: the container's config and the sandbox's spec.
     json rec = {{"format", 1},
                 {"sandbox_id", id},
@@ -322,17 +333,216 @@ class SentryEngine : public SandboxEngine {
     write_file_atomic(snapshot_dir + "/sandbox.json", rec.dump(2) + "\n", 0600);
   }
 
+  // ---- images ----
+
+  ImageInfo import_image(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) throw BadRequest("image `" + path + "`: no such file or directory");
+      throw_errno("image `" + path + "`");
+    }
+    std::lock_guard lock(layers_mu_);
+    fsimage::LayerStore store(layers_root_);
+    auto before = store.list();
+    std::set<std::string> had(before.begin(), before.end());
+    try {
+      fsimage::ImageRecord rec;
+      if (S_ISDIR(st.st_mode)) {
+        rec = fsimage::import_oci_layout(path, store);
+      } else {
+        auto kind = image_archive_kind(path);
+        if (kind == "oci") rec = fsimage::import_oci_layout(path, store);
+        else if (kind == "docker") rec = fsimage::import_docker_archive(path, store);
+        else throw BadRequest("image `" + path + "`: neither an OCI image layout (no `oci-layout`) nor a `docker save` archive (no `manifest.json`)");
+      }
+      if (rec.layers.empty()) throw BadRequest("image `" + path + "` has no layers");
+      ImageInfo info;
+      info.digest = rec.config_digest;
+      info.layers = rec.layers;
+      info.env = rec.env;
+      info.entrypoint = rec.entrypoint;
+      info.cmd = rec.cmd;
+      info.working_dir = rec.working_dir;
+      info.user = rec.user;
+      std::set<std::string> counted;
+      for (auto& d : rec.layers)
+        if (counted.insert(d).second) info.size_bytes += file_size(store.tar_for(d));
+      return info;
+    } catch (const BadRequest&) {
+      drop_new_layers(store, had);
+      throw;
+    } catch (const std::exception& e) {
+      drop_new_layers(store, had);
+      throw BadRequest(e.what());  // a broken image is the caller's input
+    }
+  }
+
+  void remove_layers(const std::vector<std::string>& digests) override {
+    std::lock_guard lock(layers_mu_);
+    fsimage::LayerStore store(layers_root_);
+    for (auto& d : digests)
+      if (store.has(d)) store.remove(d);
+  }
+
+  // ---- portable snapshots ----
+
+  SnapshotDeps snapshot_dependencies(const std::string& snapshot_dir) override {
+    auto meta = runtime::read_checkpoint_meta(snapshot_dir + "/criu");
+    SnapshotDeps deps;
+    if (!meta.overlay) throw Error("snapshot `" + snapshot_dir + "`: its root was not an overlay");
+    std::string default_dir = images_ + "/default", init_dir = images_ + "/cryo-init";
+    // The recorded lowers come from mountinfo: compare canonical paths.
+    auto canon = [](const std::string& path) {
+      try {
+        return real_path(path);
+      } catch (const std::exception&) {
+        return path;
+      }
+    };
+    std::string default_canon = canon(default_dir), init_canon = canon(init_dir);
+    for (auto& recorded : meta.overlay->lowers) {
+      PortableLower pl;
+      std::string lower = canon(recorded);
+      if (lower == default_canon) {
+        pl.kind = "default";
+        pl.version = read_file_if_exists(default_dir + "/.cryo/version").value_or("");
+      } else if (lower == init_canon) {
+        pl.kind = "init";
+        pl.version = read_file_if_exists(init_dir + "/.cryo/version").value_or("");
+      } else if (auto d = store_layer(lower, canon(layers_root_))) {
+        pl.kind = "layer";
+        pl.digest = *d;
+        deps.layer_tars[*d] = fsimage::LayerStore(layers_root_).tar_for(*d);
+      } else if (auto d2 = store_layer(lower, canon(diff_store_root()))) {
+        pl.kind = "diff";
+        pl.digest = *d2;
+        deps.layer_tars[*d2] = fsimage::LayerStore(diff_store_root()).tar_for(*d2);
+      } else {
+        throw Error("snapshot `" + snapshot_dir + "`: lower dir `" + recorded + "` is not one this engine knows");
+      }
+      deps.lowers.push_back(pl);
+    }
+    return deps;
+  }
+
+  std::vector<std::string> adopt_snapshot(const std::string& snapshot_dir, const std::vector<PortableLower>& lowers,
+                                          const std::map<std::string, std::string>& layer_tars) override {
+    std::string meta_path = snapshot_dir + "/criu/" + runtime::kCheckpointMeta;
+    auto meta = runtime::read_checkpoint_meta(snapshot_dir + "/criu");
+    if (!meta.overlay) throw BadRequest("snapshot archive: the checkpoint's root was not an overlay");
+    if (lowers.size() != meta.overlay->lowers.size())
+      throw BadRequest("snapshot archive: it describes " + std::to_string(lowers.size()) + " lower layers, the checkpoint has " +
+                       std::to_string(meta.overlay->lowers.size()));
+    std::lock_guard lock(layers_mu_);
+    fsimage::LayerStore store(layers_root_), diffs(diff_store_root());
+    auto before = store.list();
+    std::set<std::string> had(before.begin(), before.end());
+    auto tar = [&](const std::string& digest) -> const std::string& {
+      auto it = layer_tars.find(digest);
+      if (it == layer_tars.end()) throw BadRequest("snapshot archive: layer " + digest + " is not in the archive");
+      return it->second;
+    };
+    try {
+      std::vector<std::string> dirs;
+      for (auto& l : lowers) {
+        if (l.kind == "default") {
+          if (l.version != default_image_version())
+            throw BadRequest("snapshot archive: taken on version `" + l.version + "` of the default image; this cryod has `" +
+                             default_image_version() + "`");
+          dirs.push_back(ensure_default_image(images_, opts_.init_binary));
+        } else if (l.kind == "init") {
+          if (l.version != init_layer_version())
+            throw BadRequest("snapshot archive: taken with version `" + l.version + "` of the init layer; this cryod has `" +
+                             init_layer_version() + "`");
+          dirs.push_back(ensure_init_layer(images_, opts_.init_binary));
+        } else if (l.kind == "layer") {
+          fsimage::validate_digest(l.digest);
+          if (!store.has(l.digest)) store.put_tar(tar(l.digest), l.digest);
+          dirs.push_back(store.dir_for(l.digest));
+        } else if (l.kind == "diff") {
+          fsimage::validate_digest(l.digest);
+          if (!diffs.has(l.digest)) diffs.put_tar(tar(l.digest), l.digest);
+          dirs.push_back(diffs.dir_for(l.digest));
+        } else {
+          throw BadRequest("snapshot archive: unknown lower layer kind `" + l.kind + "`");
+        }
+      }
+      // Only the lowers change (the rest of the metadata stays as the checkpoint wrote it);
+      // upper/work named the original sandbox's dirs, which do not exist here: restore uses fresh ones.
+      json j = json::parse(cryo::read_file(meta_path));
+      j["overlay"]["lowers"] = dirs;
+      j["overlay"]["upper"] = "";
+      j["overlay"]["work"] = "";
+      write_file_atomic(meta_path, j.dump(2) + "\n", 0600);
+      runtime::read_checkpoint_meta(snapshot_dir + "/criu");  // still valid
+    } catch (const cryo::Error& e) {
+      drop_new_layers(store, had);
+      if (dynamic_cast<const BadRequest*>(&e)) throw;
+      throw BadRequest(std::string("snapshot archive: ") + e.what());
+    }
+    std::vector<std::string> added;
+    for (auto& d : store.list())
+      if (!had.count(d)) added.push_back(d);
+    return added;
+  }
+
  private:
+  // The store cryo's restore keeps snapshot diff layers in (see runtime::layer_store_root).
+  std::string diff_store_root() const {
+    runtime::GlobalOptions g;
+    g.root = run_;
+    return runtime::layer_store_root(g);
+  }
+
+  // The digest of `dir` when it is <store_root>/layers/sha256/<hex>.
+  static std::optional<std::string> store_layer(const std::string& dir, const std::string& store_root) {
+    std::string prefix = store_root + "/layers/sha256/";
+    if (dir.rfind(prefix, 0) != 0) return std::nullopt;
+    std::string digest = "sha256:" + dir.substr(prefix.size());
+    try {
+      fsimage::validate_digest(digest);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    return digest;
+  }
+
+  static void drop_new_layers(fsimage::LayerStore& store, const std::set<std::string>& had) {
+    try {
+      for (auto& d : store.list())
+        if (!had.count(d)) store.remove(d);
+    } catch (const std::exception&) {
+    }
+  }
+
+  static int64_t file_size(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+  }
+
   void create_fresh(const std::string& id, const SandboxSpec& spec, const SandboxPaths& p) {
     validate_spec(spec);
-    if (spec.image != "default" && !spec.image.empty())
-      throw BadRequest("image `" + spec.image + "` is not known (only `default` is available)");
-    std::string image = ensure_default_image(images_, opts_.init_binary);
+    fsimage::OverlayConfig overlay;
+    std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
+    if (spec.image_info) {
+      // An imported image: its layers (top-most first) under the layer holding the sandbox init.
+      const ImageInfo& img = *spec.image_info;
+      if (img.layers.empty()) throw BadRequest("image `" + spec.image + "` has no layers");
+      fsimage::LayerStore store(layers_root_);
+      overlay.lowers.push_back(ensure_init_layer(images_, opts_.init_binary));
+      for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it) {
+        if (!store.has(*it)) throw Error("image `" + spec.image + "`: layer " + *it + " is missing from the layer store");
+        overlay.lowers.push_back(store.dir_for(*it));
+      }
+      if (cwd == "/" && !img.working_dir.empty() && img.working_dir[0] == '/') cwd = img.working_dir;
+    } else {
+      if (spec.image != "default" && !spec.image.empty())
+        throw BadRequest("image `" + spec.image + "` is not known (only `default` is available)");
+      overlay.lowers = {ensure_default_image(images_, opts_.init_binary)};
+    }
     for (auto& d : {p.upper(), p.work(), p.rootfs()}) make_dirs(d, 0755);
     json config = make_sandbox_config(id, spec);
     write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
-    fsimage::OverlayConfig overlay;
-    overlay.lowers = {image};
     overlay.upper = p.upper();
     overlay.work = p.work();
     // The mount belongs to the sandbox, not to this engine: the sentry (or kill) unmounts it.
@@ -340,7 +550,7 @@ class SentryEngine : public SandboxEngine {
     SentryConfig cfg;
     cfg.id = id;
     cfg.runtime_root = run_;
-    cfg.cwd = spec.cwd.empty() ? "/" : spec.cwd;
+    cfg.cwd = cwd;
     cfg.spec = spec_json(spec);
     write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
     sentry::spawn_sentry(opts_.sentry_binary, p.dir, kCreateTimeout);
@@ -353,6 +563,7 @@ class SentryEngine : public SandboxEngine {
     std::string image = spec.snapshot_dir + "/criu";
     if (!path_exists(image + "/cryo-checkpoint.json"))
       throw Error("snapshot `" + spec.snapshot_dir + "`: the checkpoint image is incomplete");
+    verify_snapshot_manifest(spec.snapshot_dir);
     // An empty rootfs: cryo's restore mounts the image's layers, the snapshot's diff and a fresh
     // upper on it.
     make_dirs(p.rootfs(), 0755);
@@ -475,8 +686,9 @@ class SentryEngine : public SandboxEngine {
     }
   }
 
-  std::string sandboxes_, images_, run_;
+  std::string sandboxes_, images_, run_, layers_root_;
   SentryEngineOptions opts_;
+  std::mutex layers_mu_;  // image imports, layer removal and snapshot adoption
   std::mutex mu_;
   std::vector<std::shared_ptr<Background>> bg_;
 };

@@ -79,9 +79,9 @@ BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
   nlohmann::json state = nlohmann::json::parse(sync.expect("hooks-done", "cryo").payload);
   run_hooks(spec.hooks.create_container, "createContainer", state);
   enter_rootfs(o.rootfs);
+  apply_sysctls(spec.linux.sysctl);  // before readonlyPaths make /proc/sys read-only, as runc
   finish_rootfs(spec);
   rebind_null_stdio();
-  apply_sysctls(spec.linux.sysctl);
 
   if (::setsid() < 0) throw_errno("setsid");
   if (proc.terminal) {

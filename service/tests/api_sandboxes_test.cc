@@ -18,7 +18,11 @@ class SandboxApi : public ServerTest {
 };
 
 TEST_F(SandboxApi, CreateGetListKill) {
-  auto r = post("/v1/sandboxes", json{{"image", "python"}, {"envs", {{"A", "1"}}}, {"cpus", 2}, {"memory_mb", 128},
+  // Images other than the built-in one must be imported first.
+  auto unknown = post("/v1/sandboxes", json{{"image", "python"}});
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_NE(unknown.body.find("image `python` not found"), std::string::npos) << unknown.body;
+  auto r = post("/v1/sandboxes", json{{"image", "default"}, {"envs", {{"A", "1"}}}, {"cpus", 2}, {"memory_mb", 128},
                                       {"pids", 50}, {"network", true}, {"metadata", {{"owner", "t"}}}});
   ASSERT_EQ(r.status, 201) << r.body;
   std::string id = r.j["sandbox_id"];
@@ -29,7 +33,7 @@ TEST_F(SandboxApi, CreateGetListKill) {
   {
     std::lock_guard lock(world_->mu);
     auto& spec = world_->boxes.at(id).spec;
-    EXPECT_EQ(spec.image, "python");
+    EXPECT_EQ(spec.image, "default");
     EXPECT_EQ(spec.env.at("A"), "1");
     EXPECT_EQ(spec.limits.memory_bytes, 128 << 20);
     EXPECT_EQ(spec.limits.pids, 50);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -138,6 +139,91 @@ TEST_F(CheckpointTest, MemoryContentSurvivesRestore) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(status_of("r1"), "running");
   EXPECT_TRUE(counting("r1"));
+}
+
+// Whether a `criu lazy-pages` daemon serving `work_dir` still runs.
+static bool lazy_daemon_running(const std::string& work_dir) {
+  DIR* d = ::opendir("/proc");
+  bool found = false;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::atoi(e->d_name) <= 0) continue;
+    std::string cmdline = read_text(std::string("/proc/") + e->d_name + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find("lazy-pages") != std::string::npos && cmdline.find(work_dir + " ") != std::string::npos) found = true;
+  }
+  ::closedir(d);
+  return found;
+}
+
+class LazyRestoreTest : public CheckpointTest {
+ protected:
+  void SetUp() override {
+    mib = 64;
+    CheckpointTest::SetUp();
+  }
+};
+
+// Restores are lazy by default: each clone's memory comes from its own lazy-pages daemon, which
+// fills all of it and exits; the counter's pattern check proves the content.
+TEST_F(LazyRestoreTest, ThreeConcurrentLazyClonesGetTheirMemory) {
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  long at_checkpoint = count("orig");
+  std::vector<std::future<int>> restores;
+  for (auto id : {"r1", "r2", "r3"}) restores.push_back(std::async(std::launch::async, [&, id] { return restore(id); }));
+  for (auto& f : restores) ASSERT_EQ(f.get(), 0);
+  for (auto id : {"r1", "r2", "r3"}) {
+    EXPECT_TRUE(exists(dir / ("run/" + std::string(id) + "/lazy-pages.log"))) << id << " was not restored lazily";
+    ASSERT_TRUE(eventually([&] { return count(id) > at_checkpoint; })) << id << " did not resume";
+  }
+  for (auto id : {"r1", "r2", "r3"}) {
+    // The daemon exits once every page is in; the clone keeps running with intact memory.
+    EXPECT_TRUE(eventually([&] { return !lazy_daemon_running(dir / ("run/" + std::string(id))); }, 20)) << id;
+    EXPECT_TRUE(counting(id)) << id;
+    EXPECT_EQ(status_of(id), "running") << id;
+  }
+}
+
+TEST_F(LazyRestoreTest, EagerRestoreWhenTurnedOff) {
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  auto r = run({"/usr/bin/env", "CRYO_LAZY_RESTORE=0", kCryo, "--root", dir / "run", "restore", "-d", "--image-path",
+                dir / "img", "--bundle", clone_bundle("r1"), "r1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(exists(dir / "run/r1/lazy-pages.log"));
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+  EXPECT_TRUE(counting("r1"));
+}
+
+// With CRYO_DUMP_PAGE_SERVER=1 pages stream to cryo's own page server, which writes CRIU's
+// pagemap/pages images itself; they must restore like CRIU's own.
+TEST_F(CheckpointTest, DumpThroughOurPageServerRestores) {
+  auto ck = run({"/usr/bin/env", "CRYO_DUMP_PAGE_SERVER=1", kCryo, "--root", dir / "run", "checkpoint",
+                 "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  EXPECT_NE(read_text(dir / "img/dump.log").find("page server"), std::string::npos);
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+  EXPECT_TRUE(counting("r1"));
+  EXPECT_EQ(status_of("r1"), "running");
+}
+
+// The sandbox's own network namespace (loopback only) stays out of the image; each clone gets a
+// fresh one.
+TEST_F(CheckpointTest, FreshNetworkNamespaceForEachClone) {
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  auto meta = nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
+  EXPECT_TRUE(meta.contains("netns")) << meta.dump();
+  EXPECT_TRUE(read_text(dir / "img/dump.log").find("iptables") == std::string::npos) << "the netns was dumped";
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_EQ(restore("r2"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0 && count("r2") > 0; }));
+  EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(pid_of("orig"), "net"));
+  EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(pid_of("r2"), "net"));
+  EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(::getpid(), "net"));
+  auto links = cryo({"exec", "r1", "cat", "/proc/net/dev"});
+  EXPECT_NE(links.out.find("lo:"), std::string::npos) << links.out << links.err;
 }
 
 TEST_F(CheckpointTest, WithoutLeaveRunningStopsThenRestoresUnderTheSameId) {

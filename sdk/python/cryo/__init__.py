@@ -11,11 +11,12 @@ from .exceptions import (
     TimeoutError,
 )
 from .files import Files
-from .models import CommandResult, EntryInfo, SandboxInfo, SnapshotInfo
+from .images import Image
+from .models import CommandResult, EntryInfo, ImageInfo, SandboxInfo, SnapshotInfo
 from .sandbox import Sandbox, SnapshotPaginator
 
 __all__ = [
-    "Sandbox", "SnapshotPaginator", "Commands", "CommandHandle", "Files",
+    "Sandbox", "SnapshotPaginator", "Image", "ImageInfo", "Commands", "CommandHandle", "Files",
     "CommandResult", "EntryInfo", "SandboxInfo", "SnapshotInfo",
     "SandboxError", "NotFoundError", "InvalidArgumentError", "ConflictError", "TimeoutError",
     "AuthenticationError", "CommandExitError",

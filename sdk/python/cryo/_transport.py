@@ -102,6 +102,61 @@ class Transport:
             return json.loads(data) if data else {}
         return data
 
+    def download(self, path, file_path, timeout=3600.0, chunk=1 << 20):
+        """Streams a GET reply into file_path (written as file_path.part, renamed when complete)."""
+        conn, resp = self._send("GET", path, None, None, timeout)
+        part = file_path + ".part"
+        try:
+            if resp.status >= 400:
+                self._raise_for(resp, resp.read(), f"GET {path}")
+            total = 0
+            with open(part, "wb") as f:
+                while True:
+                    data = resp.read(chunk)
+                    if not data:
+                        break
+                    f.write(data)
+                    total += len(data)
+                f.flush()
+                os.fsync(f.fileno())
+            expected = resp.getheader("Content-Length")
+            if expected is not None and int(expected) != total:
+                raise SandboxError(f"GET {path}: the reply was cut short ({total} of {expected} bytes)")
+            os.replace(part, file_path)
+            return total
+        except BaseException:
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+            raise
+        finally:
+            conn.close()
+
+    def upload(self, path, file_path, content_type="application/x-tar", timeout=3600.0):
+        """POSTs the bytes of file_path as the body (streamed from the file); returns the JSON reply."""
+        with open(file_path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            conn = self._connect(timeout)
+            headers = {"Content-Type": content_type, "Content-Length": str(size)}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            try:
+                conn.request("POST", path, body=f, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except socket.timeout as e:
+                conn.close()
+                from .exceptions import TimeoutError as CryoTimeout
+                raise CryoTimeout(f"POST {path}: no reply from cryod within {timeout}s") from e
+            except OSError as e:
+                conn.close()
+                raise SandboxError(f"cannot reach cryod at {self._where()}: {e}") from e
+            conn.close()
+        if resp.status >= 400:
+            self._raise_for(resp, data, f"POST {path}")
+        return json.loads(data) if data else {}
+
     def stream_lines(self, path, timeout=None):
         """Yields each NDJSON object of a streamed reply as it arrives."""
         conn, resp = self._send("GET", path, None, None, timeout)

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 
 def parse_time(text):
@@ -26,10 +26,35 @@ class SnapshotInfo:
     sandbox_id: str
     created_at: datetime
     size_bytes: int = 0
+    image: str = "default"
 
     @classmethod
     def from_json(cls, j):
-        return cls(j["snapshot_id"], j["sandbox_id"], parse_time(j["created_at"]), j.get("size_bytes", 0))
+        return cls(j["snapshot_id"], j["sandbox_id"], parse_time(j["created_at"]), j.get("size_bytes", 0),
+                   j.get("image", "default"))
+
+
+@dataclass
+class ImageInfo:
+    name: str
+    digest: str
+    layers: List[str]
+    size_bytes: int
+    created_at: Optional[datetime]
+    env: List[str] = field(default_factory=list)
+    entrypoint: List[str] = field(default_factory=list)
+    cmd: List[str] = field(default_factory=list)
+    working_dir: str = ""
+    user: str = ""
+
+    @classmethod
+    def from_json(cls, j):
+        return cls(
+            name=j["name"], digest=j.get("digest", ""), layers=list(j.get("layers") or []),
+            size_bytes=j.get("size_bytes", 0), created_at=parse_time(j.get("created_at")),
+            env=list(j.get("env") or []), entrypoint=list(j.get("entrypoint") or []), cmd=list(j.get("cmd") or []),
+            working_dir=j.get("working_dir", ""), user=j.get("user", ""),
+        )
 
 
 @dataclass

@@ -128,3 +128,23 @@ class Sandbox:
     def delete_snapshot(snapshot_id: str, socket_path=None, base_url=None, token=None) -> None:
         t = Transport(socket_path, base_url, token)
         t.request("DELETE", t.path("v1", "snapshots", snapshot_id))
+
+    @staticmethod
+    def export_snapshot(snapshot_id: str, path: str, socket_path=None, base_url=None, token=None) -> int:
+        """Writes the snapshot as one portable archive at `path` (local); returns its size in bytes.
+
+        The archive holds the snapshot, its image's layers (unless it ran on the built-in default
+        image) and a sha256 manifest of every file; `import_snapshot` on another cryod resumes it.
+        """
+        t = Transport(socket_path, base_url, token)
+        return t.download(t.path("v1", "snapshots", snapshot_id, "export"), path)
+
+    @staticmethod
+    def import_snapshot(path: str, socket_path=None, base_url=None, token=None) -> SnapshotInfo:
+        """Uploads an archive made by `export_snapshot`; the snapshot keeps its id.
+
+        A damaged or tampered archive raises InvalidArgumentError naming the file; ConflictError
+        when the snapshot id exists already. Nothing of a refused archive is kept.
+        """
+        t = Transport(socket_path, base_url, token)
+        return SnapshotInfo.from_json(t.upload("/v1/snapshots/import", path))

@@ -16,7 +16,7 @@ def find_binary(env_name, name):
     path = os.environ.get(env_name)
     if path:
         return path
-    for build in ("build", "build-service"):
+    for build in ("build", "build-service", "build-img"):
         candidate = os.path.join(_REPO, build, "bin", name)
         if os.access(candidate, os.X_OK):
             return candidate
@@ -24,13 +24,13 @@ def find_binary(env_name, name):
 
 
 class Cryod:
-    def __init__(self, tcp=False, token=None):
+    def __init__(self, tcp=False, token=None, engine="memory"):
         self.binary = find_binary("CRYOD", "cryod")
         self.dir = tempfile.mkdtemp(prefix="cryo-sdk-")
         self.socket = os.path.join(self.dir, "cryod.sock")
         self.token = token
         self.port = None
-        args = [self.binary, "--engine=memory", "--socket", self.socket, "--state-dir", os.path.join(self.dir, "state")]
+        args = [self.binary, f"--engine={engine}", "--socket", self.socket, "--state-dir", os.path.join(self.dir, "state")]
         if tcp:
             token_file = os.path.join(self.dir, "token")
             with open(token_file, "w") as f:
@@ -42,7 +42,7 @@ class Cryod:
         self._wait_ready(tcp)
 
     def _wait_ready(self, tcp):
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"cryod exited early: {self.log()}")

@@ -1,0 +1,46 @@
+// The `criu lazy-pages` daemon that serves a lazy restore: `criu restore --lazy-pages` maps the
+// tasks' private memory empty (userfaultfd) and returns; the daemon fills each page on its first
+// touch and copies the rest in the background, reading the checkpoint's pages image, then exits
+// by itself. It listens on lazy-pages.socket in the work dir, which the restore must share.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "base/fd.h"
+
+namespace cryo::checkpoint {
+
+struct LazyPagesOptions {
+  std::string binary;      // criu
+  std::string images_dir;  // the checkpoint (read only)
+  std::string work_dir;    // where the socket, the log and the pid file go; the restore's work dir
+  std::string log_file = "lazy-pages.log";
+  int log_level = 2;       // 4 logs every page fault
+  int ready_timeout_ms = 10'000;
+};
+
+// A started daemon. Destroying it without release() kills it: a restore that failed before the
+// restored tasks connected would leave it waiting forever.
+class LazyPagesDaemon {
+ public:
+  // Starts the daemon and returns once its socket listens. Throws CriuError when it cannot.
+  static LazyPagesDaemon start(const LazyPagesOptions& opts);
+
+  LazyPagesDaemon(LazyPagesDaemon&&) noexcept = default;
+  LazyPagesDaemon& operator=(LazyPagesDaemon&&) noexcept = default;
+  ~LazyPagesDaemon();
+
+  pid_t pid() const { return pid_; }
+  // The restore succeeded: the daemon serves the restored tasks until all pages are in, then exits.
+  void release();
+  void kill();
+
+ private:
+  LazyPagesDaemon() = default;
+  pid_t pid_ = -1;
+  UniqueFd pidfd_;
+};
+
+}  // namespace cryo::checkpoint

@@ -1,0 +1,62 @@
+// A page server of our own for CRIU's dump (criu dump --page-server). CRIU streams the dumped
+// pages over loopback TCP into memory this process faulted in before the freeze, so the frozen
+// window pays no first-touch cost for fresh page-cache pages (slow on VMs); the pagemap-*.img and
+// pages-*.img images, in CRIU's own format, are written after the thaw.
+//
+// Protocol (CRIU >= 4.2, criu/page-xfer.c): 32-byte commands {u32 cmd; u32 pad; u64 nr_pages;
+// u64 vaddr; u64 dst_id}; cmd's low 16 bits are the command, the high 16 bits the pagemap flags.
+// OPEN2 (4) is answered with one byte "has parent" (0); ADD_F (6) carries nr_pages * 4096 bytes
+// when the flags hold PE_PRESENT; CLOSE (0x1023) / FORCE_CLOSE (0x1024) are answered with an
+// int32 status (0). dst_id is (image id << 8) | type, type 1 a task's pagemap, 2 a shmem one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/fd.h"
+
+namespace cryo::checkpoint {
+
+class PageSink {
+ public:
+  // Listens on 127.0.0.1 at a free port; faults in `reserve` bytes of buffer now.
+  explicit PageSink(size_t reserve);
+  PageSink(const PageSink&) = delete;
+  PageSink& operator=(const PageSink&) = delete;
+  ~PageSink();
+
+  int port() const { return port_; }
+  // Serves the one connection of a dump in a thread.
+  void start();
+  // After the dump returned: waits for the server, then writes the images into `images_dir_fd`.
+  // Throws Error when the transfer was incomplete. Returns the number of pages written.
+  uint64_t write_images(int images_dir_fd);
+  // Stops serving (a failed dump); safe to call more than once.
+  void abort();
+
+  struct Entry {
+    uint64_t dst_id = 0, vaddr = 0, nr_pages = 0;
+    uint32_t flags = 0;
+    std::vector<std::pair<char*, size_t>> data;  // where its pages landed (PE_PRESENT only)
+  };
+
+ private:
+  void serve();
+  char* room(size_t want, size_t& got);  // the next piece of buffer, up to `want` bytes
+
+  UniqueFd listener_;
+  UniqueFd conn_;
+  int port_ = 0;
+  std::thread thread_;
+  std::exception_ptr error_;
+  bool closed_ = false;  // CRIU sent its close command
+  std::vector<std::pair<char*, size_t>> chunks_;  // mmap'd buffers
+  size_t chunk_ = 0, used_ = 0;                   // fill position
+  std::vector<Entry> entries_;
+};
+
+}  // namespace cryo::checkpoint
