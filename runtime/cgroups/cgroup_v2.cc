@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "runtime/cgroups/device_filter.h"
 
 namespace cryo::runtime {
 
@@ -53,6 +54,11 @@ void CgroupV2::create() {
 void CgroupV2::add_process(pid_t pid) { write("cgroup.procs", std::to_string(pid)); }
 
 void CgroupV2::set(const oci::Resources& r) {
+  if (!r.devices.empty()) {
+    std::vector<oci::DeviceRule> rules = r.devices;
+    for (auto& d : default_device_rules()) rules.push_back(d);
+    attach_device_filter(path_, rules);
+  }
   if (r.memory) {
     const auto& m = *r.memory;
     if (m.limit && *m.limit != 0) write("memory.max", *m.limit < 0 ? "max" : std::to_string(*m.limit));
