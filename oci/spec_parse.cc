@@ -200,6 +200,9 @@ json parse_json_text(const std::string& text, const std::string& source) {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     throw SpecError(source + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  } catch (const json::exception& e) {
+    // A number too large for any C++ type ("1E5555") is an out_of_range, not a parse_error.
+    throw SpecError(source + ": invalid JSON: " + e.what());
   }
 }
 

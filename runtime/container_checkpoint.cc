@@ -30,6 +30,21 @@ std::vector<std::string> init_stdio(pid_t pid) {
   return out;
 }
 
+std::chrono::milliseconds criu_timeout() {
+  const char* env = std::getenv("CRYO_CRIU_TIMEOUT_S");
+  return std::chrono::seconds(env && *env ? std::atoi(env) : 300);
+}
+
+bool any_task_stopped(const LoadedContainer& c) {
+  for (pid_t p : c.cgroup->pids()) {
+    auto stat = read_file_if_exists("/proc/" + std::to_string(p) + "/stat");
+    auto close = stat ? stat->rfind(')') : std::string::npos;
+    if (close != std::string::npos && close + 2 < stat->size() && (stat->at(close + 2) == 'T' || stat->at(close + 2) == 't'))
+      return true;
+  }
+  return false;
+}
+
 checkpoint::DumpOptions dump_options(const CheckpointOptions& o, const LoadedContainer& c, int images_fd, int work_fd) {
   checkpoint::DumpOptions d;
   apply_common_options(d, o.tcp_established, o.ext_unix_sk, o.shell_job, o.file_locks, o.lazy_pages,
@@ -43,7 +58,10 @@ checkpoint::DumpOptions dump_options(const CheckpointOptions& o, const LoadedCon
   d.link_remap = o.link_remap;
   d.auto_dedup = o.auto_dedup;
   d.parent_image = o.parent_path;
-  d.freeze_cgroup = c.cgroup->freezer_dir();
+  // The freezer stops the whole tree at once. But a task already stopped by a signal (SIGSTOP,
+  // Ctrl-Z) cannot be ptrace-seized while frozen: the kernel waits for it forever. Then CRIU
+  // stops the tasks one by one instead, which copes with stopped tasks.
+  if (!any_task_stopped(c)) d.freeze_cgroup = c.cgroup->freezer_dir();
   d.status_fd = o.status_fd;
   if (!o.page_server.empty()) d.page_server = parse_page_server(o.page_server);
   for (auto& m : external_mounts(c.spec)) d.ext_mounts.push_back({m.destination, m.destination});
@@ -101,7 +119,9 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
     throw Error("cannot checkpoint container `" + o.id + "`: it is " + oci::status_name(status));
 
   // Everything that can fail is checked before anything is frozen.
-  checkpoint::CriuClient criu({g.criu});
+  // A dump that hangs (a task that cannot be seized) is killed rather than left holding the
+  // container; CRIU then releases the tasks.
+  checkpoint::CriuClient criu({g.criu, criu_timeout()});
   auto caps = criu_capabilities(criu, g.root);
   ImageRollback rollback{o.image_path};
   rollback.created_dir = make_dirs(o.image_path, 0700);
@@ -123,10 +143,20 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   }
 
   write_file_atomic(checkpoint_marker(store, o.id), std::to_string(::getpid()));
-  struct MarkerGuard {
-    std::string path;
-    ~MarkerGuard() { ::unlink(path.c_str()); }
-  } marker{checkpoint_marker(store, o.id)};
+  // Whatever happens, a container that was running is left thawed (CRIU thaws on its own exits;
+  // this covers a criu that was killed or timed out while the cgroup was frozen).
+  struct CheckpointGuard {
+    std::string marker;
+    Cgroup& cgroup;
+    bool was_running;
+    ~CheckpointGuard() {
+      try {
+        if (was_running && cgroup.exists() && cgroup.frozen()) cgroup.thaw();
+      } catch (...) {
+      }
+      ::unlink(marker.c_str());
+    }
+  } guard{checkpoint_marker(store, o.id), *c.cgroup, status == oci::Status::Running};
 
   if (o.pre_dump) {
     criu.pre_dump(dump);

@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libseccomp-dev libcap-dev libprotobuf-dev protobuf-compiler
   libboost-program-options-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   libarchive-dev libsqlite3-dev libcpp-httplib-dev libssl-dev
-  busybox-static runc hyperfine iproute2 iptables python3 xz-utils procps util-linux
+  busybox-static runc hyperfine iproute2 iptables python3 xz-utils procps util-linux clang libclang-rt-14-dev
   containerd podman docker.io
   # CRIU's build dependencies
   libprotobuf-c-dev protobuf-c-compiler libnl-3-dev libnet1-dev libbsd-dev libgnutls28-dev

@@ -1,6 +1,7 @@
 #include "service/sentry_engine.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -133,6 +134,7 @@ class SentryEngine : public SandboxEngine {
     make_dirs(state_dir, 0700);
     make_dirs(sandboxes_, 0700);
     make_dirs(run_, 0700);
+    reap_dead_sandboxes();
   }
 
   // Sandboxes keep running: a new engine adopts them. Only the output readers stop here.
@@ -578,6 +580,67 @@ class SentryEngine : public SandboxEngine {
     cfg.spec["restored_from"] = spec.snapshot_dir;
     write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
     sentry::spawn_sentry(opts_.sentry_binary, p.dir, kRestoreTimeout);
+  }
+
+  // A sandbox whose sentry does not answer when an engine starts is dead: its creator (a cryod
+  // killed mid-create) or its sentry died. Tear down what it left (container, cgroups, mounts) and
+  // remove its directory, as kill() does for an unreachable sentry; otherwise nobody ever would.
+  void reap_dead_sandboxes() {
+    DIR* d = ::opendir(sandboxes_.c_str());
+    if (!d) return;
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d))
+      if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
+    ::closedir(d);
+    for (auto& name : names) {
+      SandboxPaths p{sandboxes_ + "/" + name};
+      if (ping(p)) continue;
+      if (pid_t pid = sentry_process_of_young(p.dir); pid > 0) {
+        // A sentry still bringing its sandbox up (its cryod died meanwhile): let it finish and
+        // adopt the sandbox, or stop it when it does not come up.
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (!ping(p) && !wait_for_exit(pid, 100ms) && std::chrono::steady_clock::now() < deadline) {
+        }
+        if (ping(p)) continue;
+        ::kill(pid, SIGKILL);
+        wait_for_exit(pid, 5s);
+      }
+      try {
+        if (path_exists(p.config())) sentry::tear_down(sentry::load_sentry_config(p), p);
+        discard(name, p);
+      } catch (const std::exception& e) {
+        ::fprintf(stderr, "cryo engine: cleaning up dead sandbox %s: %s\n", name.c_str(), e.what());
+      }
+    }
+  }
+
+  // Like sentry_process_of, but for a sandbox made in the last seconds also waits briefly: its
+  // sentry may still be between the fork of its starter and its exec when cryod died.
+  static pid_t sentry_process_of_young(const std::string& dir) {
+    struct stat st;
+    bool young = ::stat(dir.c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime < 30;
+    auto deadline = std::chrono::steady_clock::now() + (young ? 2s : 0s);
+    for (;;) {
+      if (pid_t pid = sentry_process_of(dir); pid > 0) return pid;
+      if (std::chrono::steady_clock::now() >= deadline) return 0;
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  // The pid of a live `cryo-sentry --sandbox-dir DIR`, or 0.
+  static pid_t sentry_process_of(const std::string& dir) {
+    const std::string needle = std::string("--sandbox-dir") + '\0' + dir + '\0';
+    pid_t found = 0;
+    DIR* d = ::opendir("/proc");
+    while (dirent* e = d ? ::readdir(d) : nullptr) {
+      char* end;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (*end || pid <= 0) continue;
+      auto cmd = read_file_if_exists("/proc/" + std::string(e->d_name) + "/cmdline");
+      if (cmd && cmd->find(needle) != std::string::npos) found = static_cast<pid_t>(pid);
+    }
+    if (d) ::closedir(d);
+    return found;
   }
 
   // Removes what is left of a sandbox directory (its rootfs unmounted first).

@@ -121,3 +121,14 @@ TEST(SpecParse, ProcessJsonForExec) {
   EXPECT_EQ(p.env.at(0), "A=1");
   EXPECT_THROW(cryo::oci::parse_process(json{{"args", json::array()}, {"cwd", "/"}}), SpecError);
 }
+
+// Found by the fuzzer (oci/fuzz/regressions/spec/number-overflow.json): a number beyond every C++
+// type is nlohmann's out_of_range, which escaped parse_spec instead of becoming a SpecError.
+TEST(SpecParse, NumberOverflowIsASpecError) {
+  try {
+    cryo::oci::parse_spec(R"({"ociVersion": "1.0.2", "process": {"user": {"uid": 1E5555}}})");
+    FAIL() << "parsed";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json: invalid JSON"), std::string::npos) << e.what();
+  }
+}
