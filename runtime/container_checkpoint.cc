@@ -13,6 +13,7 @@
 #include "checkpoint/page_sink.h"
 #include "fsimage/fsimage.h"
 #include "runtime/checkpoint_image.h"
+#include "runtime/process/launch.h"
 #include "runtime/container_internal.h"
 #include "runtime/criu_options.h"
 
@@ -119,6 +120,10 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
     throw Error("cannot checkpoint container `" + o.id + "`: it is " + oci::status_name(status));
 
   // Everything that can fail is checked before anything is frozen.
+  if (c.spec.linux.seccomp && has_notify_action(*c.spec.linux.seccomp))
+    throw Error("cannot checkpoint container `" + o.id + "`: its seccomp profile sends system calls to a "
+                "user-notification listener (linux.seccomp.listenerPath); CRIU cannot carry the listener "
+                "over, so a restored container would get ENOSYS for them");
   // A dump that hangs (a task that cannot be seized) is killed rather than left holding the
   // container; CRIU then releases the tasks.
   checkpoint::CriuClient criu({g.criu, criu_timeout()});

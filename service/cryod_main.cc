@@ -6,6 +6,7 @@
 
 #include "base/file.h"
 #include "service/engine.h"
+#include "service/log.h"
 #include "service/server.h"
 #include "service/testengine/memory_engine.h"
 
@@ -82,12 +83,12 @@ int run(int argc, char** argv) {
 
   Server server(opts, std::move(eng));
   server.start();
-  std::cerr << "cryod: listening on " << opts.socket_path;
-  if (!opts.tcp_host.empty()) std::cerr << " and " << opts.tcp_host << ":" << server.tcp_port();
-  std::cerr << std::endl;
+  nlohmann::json where = {{"socket", opts.socket_path}};
+  if (!opts.tcp_host.empty()) where["tcp"] = opts.tcp_host + ":" + std::to_string(server.tcp_port());
+  log_event("info", "listening", where);
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::cerr << "cryod: stopping on signal " << sig << std::endl;
+  log_event("info", "stopping", {{"signal", sig}});
   server.stop();
   return 0;
 }
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
     std::cerr << "cryod: " << e.what() << " (see --help)\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "cryod: " << e.what() << "\n";
+    log_event("error", e.what());
     return 1;
   }
 }

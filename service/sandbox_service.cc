@@ -1,5 +1,7 @@
 #include "service/sandbox_service.h"
 
+#include "service/log.h"
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -106,7 +108,7 @@ void SandboxService::reconcile_snapshots() {
     std::string name = entry.path().filename();
     // A .tmp dir is a snapshot interrupted by a crash; it was never recorded.
     if (name.ends_with(".tmp") || !entry.is_directory()) {
-      std::cerr << "cryod: removing unfinished snapshot " << entry.path() << "\n";
+      log_event("warn", "removing unfinished snapshot", {{"path", entry.path().string()}});
       remove_tree(entry.path());
       continue;
     }
@@ -115,7 +117,7 @@ void SandboxService::reconcile_snapshots() {
   std::set<std::string> recorded;
   for (auto& id : catalogue_.all_snapshot_ids()) {
     if (!on_disk.count(id)) {
-      std::cerr << "cryod: dropping snapshot " << id << ": its directory is gone\n";
+      log_event("warn", "dropping snapshot: its directory is gone", {{"snapshot_id", id}});
       catalogue_.delete_snapshot(id);
     }
     recorded.insert(id);
@@ -123,7 +125,7 @@ void SandboxService::reconcile_snapshots() {
   // Published but not recorded: a crash between rename and insert; nobody knows its id.
   for (auto& name : on_disk)
     if (!recorded.count(name)) {
-      std::cerr << "cryod: removing unrecorded snapshot directory " << name << "\n";
+      log_event("warn", "removing unrecorded snapshot directory", {{"snapshot_id", name}});
       remove_tree(snapshot_dir(name));
     }
 }
@@ -133,7 +135,7 @@ void SandboxService::reconcile_sandboxes() {
   std::set<std::string> alive(alive_list.begin(), alive_list.end());
   for (auto& rec : catalogue_.list_sandboxes(true)) {
     if (!alive.count(rec.id)) {
-      std::cerr << "cryod: sandbox " << rec.id << " is gone; marking it stopped\n";
+      log_event("warn", "sandbox is gone; marking it stopped", {{"sandbox_id", rec.id}});
       catalogue_.set_sandbox_state(rec.id, "stopped", now_ns());
     } else if (rec.expires_ns) {
       deadlines_.set(rec.id, rec.expires_ns);  // fires at once when it expired while we were down
@@ -143,7 +145,7 @@ void SandboxService::reconcile_sandboxes() {
     auto rec = catalogue_.get_sandbox(id);
     if (!rec) {
       // Created just before a crash, or by an older catalogue: adopt it rather than leak it.
-      std::cerr << "cryod: adopting running sandbox " << id << "\n";
+      log_event("info", "adopting running sandbox", {{"sandbox_id", id}});
       SandboxRecord adopted;
       adopted.id = id;
       adopted.state = "running";
@@ -155,7 +157,7 @@ void SandboxService::reconcile_sandboxes() {
       try {
         engine_->kill(id);
       } catch (const std::exception& e) {
-        std::cerr << "cryod: killing leftover sandbox " << id << ": " << e.what() << "\n";
+        log_event("error", "killing leftover sandbox failed", {{"sandbox_id", id}, {"error", e.what()}});
       }
     } else if (rec->state != "running") {
       catalogue_.set_sandbox_state(id, "running", 0);
@@ -239,7 +241,7 @@ void SandboxService::expire(const std::string& id) {
     if (rec && rec->state == "running") end_sandbox(id, "timed_out");
     op.succeed();
   } catch (const std::exception& e) {
-    std::cerr << "cryod: expiring sandbox " << id << ": " << e.what() << "\n";
+    log_event("error", "expiring sandbox failed", {{"sandbox_id", id}, {"error", e.what()}});
   }
 }
 
@@ -672,7 +674,7 @@ SnapshotRecord SandboxService::import_snapshot(const std::string& archive_path) 
       }
       remove_tree(staging);
     } catch (const std::exception& e) {
-      std::cerr << "cryod: cleaning up a failed snapshot import: " << e.what() << "\n";
+      log_event("error", "cleaning up a failed snapshot import failed", {{"error", e.what()}});
     }
     throw;
   }

@@ -1,5 +1,7 @@
 #include "service/server.h"
 
+#include "service/log.h"
+
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -58,6 +60,11 @@ void Server::configure(httplib::Server& http, bool require_token) {
       return httplib::Server::HandlerResponse::Handled;
     });
   }
+  // One log line per request: method, path, status.
+  http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    log_event(res.status >= 500 ? "error" : "info", "request",
+              {{"method", req.method}, {"path", req.path}, {"status", res.status}});
+  });
   // Statuses httplib produces itself (no route, body too large) get the same error shape.
   http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.has_header("Content-Type")) return httplib::Server::HandlerResponse::Unhandled;

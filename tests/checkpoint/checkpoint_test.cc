@@ -1,7 +1,9 @@
 // cryo checkpoint / restore on real containers: clones resume where the snapshot was taken, with
 // the filesystem as it was, side by side; faults leave the original running and thawed.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <dirent.h>
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <future>
+#include <cstring>
 #include <thread>
 
 #include "base/file.h"
@@ -250,6 +253,48 @@ TEST_F(CheckpointTest, BadOptionFailsBeforeFreezing) {
   EXPECT_EQ(status_of("orig"), "running");
   EXPECT_TRUE(counting("orig"));
   EXPECT_FALSE(exists(dir / "img/cryo-checkpoint.json"));
+}
+
+// A seccomp listener lives outside the container and CRIU cannot carry it over: refused before
+// anything is frozen, and the container runs on.
+TEST(CheckpointRefusal, SeccompUserNotificationIsRefusedBeforeFreezing) {
+  TempDir dir;
+  copy_tree(kRootfs, dir / "bundle/rootfs");
+  run({"/bin/cp", kCounter, dir / "bundle/rootfs/bin/counter"});
+  auto cfg = test_config(kCryo, dir / "bundle", {"/bin/counter", "1", "/count"});
+  std::string listener_path = dir / "listener.sock";
+  cfg["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                             {"listenerPath", listener_path},
+                             {"syscalls", {{{"names", {"acct"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+  write_text(dir / "bundle/config.json", cfg.dump());
+  // The listener: accept the container's notify fd and keep it while the test runs.
+  int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, listener_path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(srv, 1), 0);
+  std::thread accepter([srv] {
+    int conn = ::accept4(srv, nullptr, nullptr, SOCK_CLOEXEC);
+    char buf[65536];
+    if (conn >= 0) (void)!::read(conn, buf, sizeof buf);  // held open until the socket closes
+  });
+  auto cryo = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kCryo, "--root", dir / "run"});
+    return run(args);
+  };
+  ASSERT_EQ(wait_exit(spawn({kCryo, "--root", dir / "run", "run", "-d", "--bundle", dir / "bundle", "n1"})), 0);
+  ASSERT_TRUE(eventually([&] { return read_counter(dir / "bundle/rootfs/count") > 2; }));
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "n1"});
+  EXPECT_NE(ck.code, 0);
+  EXPECT_NE(ck.err.find("user-notification listener"), std::string::npos) << ck.err;
+  EXPECT_FALSE(exists(dir / "img/cryo-checkpoint.json"));
+  long before = read_counter(dir / "bundle/rootfs/count");
+  EXPECT_TRUE(eventually([&] { return read_counter(dir / "bundle/rootfs/count") > before; }, 3));
+  cryo({"delete", "--force", "n1"});
+  ::shutdown(srv, SHUT_RDWR);
+  ::close(srv);
+  accepter.detach();
 }
 
 TEST_F(CheckpointTest, MissingCriuBinaryIsAClearError) {

@@ -1,5 +1,6 @@
 """Starts and stops a real cryod (test-only in-memory engine) in a temporary directory."""
 
+import json
 import os
 import re
 import shutil
@@ -46,12 +47,23 @@ class Cryod:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"cryod exited early: {self.log()}")
-            match = re.search(r"listening on \S+(?: and 127\.0\.0\.1:(\d+))?", self.log())
-            if match and (not tcp or match.group(1)):
-                self.port = int(match.group(1)) if match.group(1) else None
+            ready = self._listening()
+            if ready is not None and (not tcp or "tcp" in ready):
+                self.port = int(ready["tcp"].rsplit(":", 1)[1]) if "tcp" in ready else None
                 return
             time.sleep(0.02)
         raise RuntimeError(f"cryod did not start: {self.log()}")
+
+    def _listening(self):
+        """cryod logs JSON lines; the "listening" one says where it serves."""
+        for line in self.log().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("msg") == "listening":
+                return entry
+        return None
 
     def log(self):
         with open(self.log_path) as f:
