@@ -16,6 +16,7 @@ import time
 from cryo import Sandbox
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+SVC_ID = f"cryo-bench-{os.getpid()}"  # runc names its cgroup after the id: keep runs apart
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -65,9 +66,9 @@ def main():
         bundle = os.path.join(work, "b")
         os.makedirs(bundle)
         runc_bundle(bundle)
-        runc("run", "-d", "--bundle", bundle, "svc")
-        runc("exec", "svc", "true")
-        runc_exec = median_ms(lambda: runc("exec", "svc", "true"), ROUNDS)
+        runc("run", "-d", "--bundle", bundle, SVC_ID)
+        runc("exec", SVC_ID, "true")
+        runc_exec = median_ms(lambda: runc("exec", SVC_ID, "true"), ROUNDS)
 
         # --- create from a snapshot / restore as a new container
         snap = sbx.create_snapshot()
@@ -77,7 +78,7 @@ def main():
         for f in forks:
             f.kill()
         img = os.path.join(work, "img")
-        runc("checkpoint", "--leave-running", "--image-path", img, "svc")
+        runc("checkpoint", "--leave-running", "--image-path", img, SVC_ID)
         n = [0]
 
         def runc_restore():
@@ -94,7 +95,7 @@ def main():
         runc_fork = statistics.median(restores)
         for i in range(1, n[0] + 1):
             runc("delete", "-f", f"r{i}", check=False)
-        runc("delete", "-f", "svc", check=False)
+        runc("delete", "-f", SVC_ID, check=False)
         sbx.kill()
         Sandbox.delete_snapshot(snap.snapshot_id)
 
@@ -103,7 +104,7 @@ def main():
         print(f"{'new sandbox from a snapshot':34} {cryo_fork:9.2f} {runc_fork:9.2f} {cryo_fork / runc_fork:7.2f}   (cryod create vs runc restore)")
         print(f"sentry resident memory per idle sandbox: median {statistics.median(rss)} KiB (max {max(rss)})")
     finally:
-        subprocess.run(["runc", "--root", RUNC_ROOT, "delete", "-f", "svc"], stderr=subprocess.DEVNULL)
+        subprocess.run(["runc", "--root", RUNC_ROOT, "delete", "-f", SVC_ID], stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
 
 
