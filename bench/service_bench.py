@@ -46,7 +46,7 @@ def runc_bundle(path):
 
 
 def sentry_rss_kib(sandbox_id):
-    state = os.environ["CRYO_BENCH_STATE"]
+    state = os.environ["CRYO_STATE_DIR"]
     pid = int(open(os.path.join(state, "sandboxes", sandbox_id, "sentry.pid")).read())
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):

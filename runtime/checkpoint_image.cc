@@ -22,27 +22,15 @@ std::string unescape_octal(const std::string& s) {
   return out;
 }
 
-// Splits on `sep` except where overlayfs escaped it with a backslash; drops the escapes.
-std::vector<std::string> split_escaped(const std::string& s, char sep) {
-  std::vector<std::string> out(1);
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      out.back() += s[++i];
-    } else if (s[i] == sep) {
-      out.emplace_back();
-    } else {
-      out.back() += s[i];
-    }
-  }
-  return out;
-}
+enum class Escapes { Drop, Keep };
 
-// Splits on `sep` like split_escaped, but keeps the escapes for a second split of each field.
-std::vector<std::string> split_keeping_escapes(const std::string& s, char sep) {
+// Splits on `sep` except where overlayfs escaped it with a backslash. Keep leaves the escapes in
+// place for a second split of each field (options by ',', then lower dirs by ':').
+std::vector<std::string> split_escaped(const std::string& s, char sep, Escapes escapes = Escapes::Drop) {
   std::vector<std::string> out(1);
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 1 < s.size()) {
-      out.back() += s[i];
+      if (escapes == Escapes::Keep) out.back() += s[i];
       out.back() += s[++i];
     } else if (s[i] == sep) {
       out.emplace_back();
@@ -70,7 +58,7 @@ std::optional<OverlayRoot> find_overlay(const std::string& mountinfo, const std:
     found.reset();  // the last mount on a mountpoint is the visible one
     if (fstype != "overlay") continue;
     OverlayRoot o;
-    for (auto& f : split_keeping_escapes(unescape_octal(opts), ',')) {
+    for (auto& f : split_escaped(unescape_octal(opts), ',', Escapes::Keep)) {
       if (f.rfind("lowerdir=", 0) == 0) o.lowers = split_escaped(f.substr(9), ':');
       else if (f.rfind("upperdir=", 0) == 0) o.upper = split_escaped(f.substr(9), ':').front();
       else if (f.rfind("workdir=", 0) == 0) o.work = split_escaped(f.substr(8), ':').front();
