@@ -173,6 +173,9 @@ class SentryEngine : public SandboxEngine {
   }
 
   void kill(const std::string& id) override {
+    // Two kills of one sandbox must not race (the second would find a sentry already exiting):
+    // the second waits and then finds the sandbox gone.
+    std::lock_guard kill_lock(kill_mu_);
     SandboxPaths p = existing(id);
     auto sentry_pid = read_pid(p.pid_file());
     std::string failure;
@@ -753,6 +756,7 @@ class SentryEngine : public SandboxEngine {
   SentryEngineOptions opts_;
   std::mutex layers_mu_;  // image imports, layer removal and snapshot adoption
   std::mutex mu_;
+  std::mutex kill_mu_;  // serializes kill()
   std::vector<std::shared_ptr<Background>> bg_;
 };
 
