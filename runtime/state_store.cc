@@ -77,8 +77,6 @@ ContainerLock StateStore::lock(const std::string& id) const {
   return ContainerLock(std::move(fd));
 }
 
-bool StateStore::exists(const std::string& id) const { return path_exists(dir(id) + "/state.json"); }
-
 ContainerRecord StateStore::load(const std::string& id) const {
   validate_container_id(id);
   auto text = read_file_if_exists(dir(id) + "/state.json");

@@ -46,7 +46,6 @@ class ContainerLock {
  public:
   ContainerLock() = default;
   explicit ContainerLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  bool held() const { return fd_.valid(); }
   int fd() const { return fd_.get(); }
 
  private:
@@ -68,7 +67,6 @@ class StateStore {
   void save(const ContainerRecord& r) const;
   void remove(const std::string& id) const;
   std::vector<std::string> list() const;
-  bool exists(const std::string& id) const;
 
  private:
   std::string root_;

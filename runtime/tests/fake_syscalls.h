@@ -1,5 +1,5 @@
 // A recording Syscalls double: an in-memory tree of files and directories plus an ordered log of
-// every call, so cgroup and mount logic can be checked without root.
+// every call, so cgroup logic can be checked without root.
 #pragma once
 
 #include <functional>
@@ -31,23 +31,10 @@ class FakeSyscalls final : public Syscalls {
   // Called after each mkdir: lets a test create the files the kernel puts in a new cgroup.
   std::function<void(const std::string& path)> on_mkdir;
 
-  void mount(const std::string& source, const std::string& target, const std::string& fstype, unsigned long flags,
-             const std::string& data) override {
-    log.push_back("mount " + source + " " + target + " " + fstype + " " + std::to_string(flags) + " " + data);
-  }
-  void umount(const std::string& target, int) override { log.push_back("umount " + target); }
   void mkdir(const std::string& path, mode_t) override {
     log.push_back("mkdir " + path);
     dirs.insert(path);
     if (on_mkdir) on_mkdir(path);
-  }
-  void mknod(const std::string& path, mode_t, dev_t) override { log.push_back("mknod " + path); }
-  void symlink(const std::string& target, const std::string& link) override {
-    log.push_back("symlink " + link + " -> " + target);
-  }
-  void create_file(const std::string& path) override {
-    log.push_back("create " + path);
-    files.emplace(path, "");
   }
   void write_file(const std::string& path, const std::string& data) override {
     auto f = fail_writes.find(path);
@@ -73,9 +60,6 @@ class FakeSyscalls final : public Syscalls {
   void rmdir(const std::string& path) override {
     log.push_back("rmdir " + path);
     dirs.erase(path);
-  }
-  void chown(const std::string& path, uid_t uid, gid_t gid) override {
-    log.push_back("chown " + path + " " + std::to_string(uid) + ":" + std::to_string(gid));
   }
 
   // The value last written to `path`, or "<unset>".
