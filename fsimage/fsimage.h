@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,10 @@ class LayerStore {
   // Re-hashes the stored blob; false when it no longer matches its digest (or is missing).
   bool verify(const std::string& digest) const;
   std::vector<std::string> list() const;
+  // Sweep of a mark-and-sweep: removes every layer (blob, directory, or a leftover half of the
+  // two) whose digest is not in `live`; returns the digests removed, sorted. The caller computes
+  // `live` and keeps new layers from being stored meanwhile (they would not be in it).
+  std::vector<std::string> prune(const std::set<std::string>& live);
 
  private:
   std::string blob_path(const std::string& digest) const;

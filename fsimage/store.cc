@@ -189,4 +189,28 @@ std::vector<std::string> LayerStore::list() const {
   return out;
 }
 
+std::vector<std::string> LayerStore::prune(const std::set<std::string>& live) {
+  // Both halves are listed: a crash between storing the blob and extracting it leaves a blob
+  // without a directory, which list() (whole layers only) would never report.
+  std::set<std::string> stored;
+  for (const char* kind : {"/blobs/sha256", "/layers/sha256"}) {
+    for (const auto& hex : dir_names(root_ + kind)) {
+      std::string digest = "sha256:" + hex;
+      try {
+        validate_digest(digest);
+      } catch (const Error&) {
+        continue;  // not a name this store gave: not ours to remove
+      }
+      stored.insert(digest);
+    }
+  }
+  std::vector<std::string> removed;
+  for (const auto& digest : stored) {
+    if (live.count(digest)) continue;
+    remove(digest);
+    removed.push_back(digest);
+  }
+  return removed;
+}
+
 }  // namespace cryo::fsimage

@@ -83,6 +83,11 @@ void kill_all_and_wait(LoadedContainer& c) {
   throw Error("container `" + c.record.id + "`: processes survived SIGKILL");
 }
 
+void unmount_writable_layer(const std::string& overlay_dir) {
+  if (::umount2(overlay_dir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT)
+    throw_errno("unmount the writable layer `" + overlay_dir + "`");
+}
+
 void destroy_container(const StateStore& store, LoadedContainer& c) {
   if (c.cgroup->exists()) {
     if (c.cgroup->frozen()) c.cgroup->thaw();
@@ -91,7 +96,10 @@ void destroy_container(const StateStore& store, LoadedContainer& c) {
   if (!c.record.owned_rootfs_mount.empty()) {
     if (::umount2(c.record.owned_rootfs_mount.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
       throw_errno("unmount `" + c.record.owned_rootfs_mount + "`");
-    if (!c.record.owned_overlay_dir.empty()) remove_tree(c.record.owned_overlay_dir);
+    if (!c.record.owned_overlay_dir.empty()) {
+      unmount_writable_layer(c.record.owned_overlay_dir);
+      remove_tree(c.record.owned_overlay_dir);
+    }
   }
   oci::State st = c.oci_state(store);
   st.status = oci::Status::Stopped;

@@ -74,7 +74,10 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o);
 // restore: a container (any id, so several clones from one image side by side) whose processes
 // resume from the image. With a checkpoint of an overlay root and an empty bundle rootfs
 // directory, the rootfs becomes a new overlay: the image's lower layers plus the diff layer
-// below a fresh upper directory.
+// below a fresh upper directory. With the annotation kUpperSizeAnnotation in config.json that
+// upper directory (and its work directory) lives on a private tmpfs of that many bytes, so the
+// container's writes are bounded and never reach the host disk.
+inline constexpr const char* kUpperSizeAnnotation = "run.cryo.rootfs.upper-size-bytes";
 struct RestoreOptions {
   std::string id;
   std::string image_path = "checkpoint";

@@ -28,6 +28,9 @@ void kill_all_and_wait(LoadedContainer& c);
 // Removes what a container left on the host (cgroup, state) and runs poststop hooks.
 void destroy_container(const StateStore& store, LoadedContainer& c);
 void write_pid_file(const std::string& path, pid_t pid);
+// Detaches the size-limited tmpfs a restore may have mounted on an owned overlay directory
+// (kUpperSizeAnnotation); nothing mounted there is not an error.
+void unmount_writable_layer(const std::string& overlay_dir);
 // A checkpoint in progress is marked in the state dir; the next command undoes a killed one.
 std::string checkpoint_marker(const StateStore& store, const std::string& id);
 void recover_interrupted_checkpoint(const StateStore& store, LoadedContainer& c);

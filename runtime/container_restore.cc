@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "checkpoint/criu.h"
 #include "checkpoint/lazy_pages.h"
 #include "fsimage/fsimage.h"
+#include "fsimage/writable_layer.h"
 #include "runtime/checkpoint_image.h"
 #include "runtime/container_internal.h"
 #include "runtime/criu_options.h"
@@ -41,19 +43,42 @@ bool empty_dir(const std::string& path) {
   return empty;
 }
 
+// The size of the restored root's writable layer from kUpperSizeAnnotation; 0 when not set (the
+// upper then lives in the state directory, as runc's would).
+uint64_t upper_size_bytes(const oci::Spec& spec) {
+  auto it = spec.annotations.find(kUpperSizeAnnotation);
+  if (it == spec.annotations.end()) return 0;
+  const std::string& text = it->second;
+  uint64_t size = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), size);
+  if (ec != std::errc() || end != text.data() + text.size() || size == 0)
+    throw Error(std::string("config.json: annotations.\"") + kUpperSizeAnnotation + "\": expected a positive number of bytes, got `" +
+                text + "`");
+  return size;
+}
+
 // The restored root: a fresh upper over the checkpoint's diff layer and the original lowers.
+// With `upper_size` the upper and work dirs sit on a tmpfs of that size mounted on overlay_dir.
 void mount_restored_root(const GlobalOptions& g, const std::string& image, const CheckpointMeta& meta,
-                         const std::string& overlay_dir, const std::string& rootfs) {
+                         const std::string& overlay_dir, uint64_t upper_size, const std::string& rootfs) {
   fsimage::LayerStore layers(layer_store_root(g));
   std::string digest = layers.put_tar(image + "/" + kRootfsDiff, meta.diff_digest);
   fsimage::OverlayConfig cfg;
   cfg.lowers.push_back(layers.dir_for(digest));
   for (auto& l : meta.overlay->lowers) cfg.lowers.push_back(l);
-  cfg.upper = overlay_dir + "/upper";
-  cfg.work = overlay_dir + "/work";
-  make_dirs(cfg.upper, 0755);
-  make_dirs(cfg.work, 0755);
+  fsimage::WritableLayer layer;
+  if (upper_size) {
+    layer = fsimage::WritableLayer(overlay_dir, upper_size);
+    cfg.upper = layer.upper();
+    cfg.work = layer.work();
+  } else {
+    cfg.upper = overlay_dir + "/upper";
+    cfg.work = overlay_dir + "/work";
+    make_dirs(cfg.upper, 0755);
+    make_dirs(cfg.work, 0755);
+  }
   fsimage::OverlayMount(cfg, rootfs).release();
+  layer.release();  // container delete unmounts both (unmount_writable_layer)
 }
 
 // The process's cgroup memberships ("/proc/self/cgroup"), to move back after the restore.
@@ -109,6 +134,7 @@ struct RestoreRollback {
     }
     if (!mounted_root.empty()) ::umount2(mounted_root.c_str(), MNT_DETACH);
     try {
+      if (!overlay_dir.empty()) unmount_writable_layer(overlay_dir);
       if (!overlay_dir.empty()) remove_tree(overlay_dir);
       store.remove(id);
     } catch (...) {
@@ -233,7 +259,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   if (meta.overlay && path_exists(image + "/" + kRootfsDiff) && empty_dir(rootfs)) {
     rec.owned_overlay_dir = store.dir(o.id) + "/overlay";
     rollback.overlay_dir = rec.owned_overlay_dir;
-    mount_restored_root(g, image, meta, rec.owned_overlay_dir, rootfs);
+    mount_restored_root(g, image, meta, rec.owned_overlay_dir, upper_size_bytes(spec), rootfs);
     rec.owned_rootfs_mount = rollback.mounted_root = rootfs;
   }
   rec.rootfs = real_path(rootfs);

@@ -32,10 +32,13 @@ void tear_down(const SentryConfig& cfg, const SandboxPaths& paths) {
   } catch (const std::exception& e) {
     errors += std::string("delete container: ") + e.what() + "; ";
   }
-  try {
-    unmount_all(paths.rootfs());
-  } catch (const std::exception& e) {
-    errors += e.what();
+  // The root first: it holds the writable layer below it.
+  for (const auto& mountpoint : {paths.rootfs(), paths.layer()}) {
+    try {
+      unmount_all(mountpoint);
+    } catch (const std::exception& e) {
+      errors += std::string(e.what()) + "; ";
+    }
   }
   if (!errors.empty()) throw Error("tear down sandbox `" + cfg.id + "`: " + errors);
 }

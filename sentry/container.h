@@ -18,7 +18,8 @@ runtime::GlobalOptions runtime_options(const SentryConfig& cfg);
 // a new overlay). Returns the init's host pid. On failure nothing of the container is left.
 pid_t bring_up(const SentryConfig& cfg, const SandboxPaths& paths);
 
-// Kills everything in the container, deletes it (cgroup, runtime state) and unmounts the root.
+// Kills everything in the container, deletes it (cgroup, runtime state) and unmounts the root and
+// its writable layer.
 // Safe to call again and on a half-made sandbox; throws after trying every step if one failed.
 void tear_down(const SentryConfig& cfg, const SandboxPaths& paths);
 

@@ -3,7 +3,8 @@
 //   <state>/sandboxes/<id>/            the sandbox directory D
 //     sandbox.json                     SentryConfig (+ the engine's record of the spec)
 //     bundle/config.json, bundle/rootfs
-//     upper/, work/                    the overlay's writable layer (fresh sandboxes)
+//     layer/                           a size-limited tmpfs: the overlay's writable layer
+//       upper/, work/                  (fresh sandboxes; restored ones keep theirs in cryo's state)
 //     sentry.sock, sentry.pid, init.pid, sentry.log
 //     cmds/<cmd>.pid                   host pid of each running exec'd process
 #pragma once
@@ -20,8 +21,7 @@ struct SandboxPaths {
   std::string config() const { return dir + "/sandbox.json"; }
   std::string bundle() const { return dir + "/bundle"; }
   std::string rootfs() const { return dir + "/bundle/rootfs"; }
-  std::string upper() const { return dir + "/upper"; }
-  std::string work() const { return dir + "/work"; }
+  std::string layer() const { return dir + "/layer"; }
   std::string socket() const { return dir + "/sentry.sock"; }
   std::string pid_file() const { return dir + "/sentry.pid"; }
   std::string init_pid_file() const { return dir + "/init.pid"; }

@@ -6,7 +6,8 @@ namespace cryo::service {
 namespace {
 
 constexpr const char* kSandboxColumns =
-    "id, state, image, created_ns, expires_ns, ended_ns, snapshot_id, cpus, memory_bytes, pids, network, metadata";
+    "id, state, image, created_ns, expires_ns, ended_ns, snapshot_id, cpus, memory_bytes, pids, network, metadata,"
+    " disk_bytes";
 
 SandboxRecord read_sandbox(const Statement& st) {
   SandboxRecord r;
@@ -26,6 +27,7 @@ SandboxRecord read_sandbox(const Statement& st) {
   if (meta.is_object())
     for (auto& [k, v] : meta.items())
       if (v.is_string()) r.metadata[k] = v.get<std::string>();
+  r.disk_bytes = st.integer(12);
   return r;
 }
 
@@ -76,6 +78,13 @@ Catalogue::Catalogue(const std::string& db_path) : db_(db_path) {
   migrate();
 }
 
+bool Catalogue::has_column(const std::string& table, const std::string& column) {
+  auto st = db_.prepare("PRAGMA table_info(" + table + ")");
+  while (st.step())
+    if (st.text(1) == column) return true;
+  return false;
+}
+
 void Catalogue::migrate() {
   db_.exec(
       "CREATE TABLE IF NOT EXISTS sandboxes ("
@@ -90,13 +99,10 @@ void Catalogue::migrate() {
       " created_ns INTEGER NOT NULL, size_bytes INTEGER NOT NULL)");
   db_.exec("CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state)");
   // Added with images: the image a snapshot's sandbox ran. Older rows ran the default image.
-  bool has_image = false;
-  {
-    auto st = db_.prepare("PRAGMA table_info(snapshots)");
-    while (st.step())
-      if (st.text(1) == "image") has_image = true;
-  }
-  if (!has_image) db_.exec("ALTER TABLE snapshots ADD COLUMN image TEXT NOT NULL DEFAULT 'default'");
+  if (!has_column("snapshots", "image")) db_.exec("ALTER TABLE snapshots ADD COLUMN image TEXT NOT NULL DEFAULT 'default'");
+  // Added with disk limits: the size of the sandbox's writable layer. Older rows had none (0).
+  if (!has_column("sandboxes", "disk_bytes"))
+    db_.exec("ALTER TABLE sandboxes ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT 0");
   db_.exec(
       "CREATE TABLE IF NOT EXISTS images ("
       " name TEXT PRIMARY KEY, digest TEXT NOT NULL, layers TEXT NOT NULL, config TEXT NOT NULL,"
@@ -106,7 +112,7 @@ void Catalogue::migrate() {
 void Catalogue::add_sandbox(const SandboxRecord& r) {
   std::lock_guard lock(mu_);
   nlohmann::json meta(r.metadata);
-  db_.prepare(std::string("INSERT INTO sandboxes (") + kSandboxColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+  db_.prepare(std::string("INSERT INTO sandboxes (") + kSandboxColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
       .bind(1, r.id)
       .bind(2, r.state)
       .bind(3, r.image)
@@ -119,6 +125,7 @@ void Catalogue::add_sandbox(const SandboxRecord& r) {
       .bind(10, r.pids)
       .bind(11, static_cast<int64_t>(r.network))
       .bind(12, meta.dump())
+      .bind(13, r.disk_bytes)
       .run();
 }
 

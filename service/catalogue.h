@@ -24,6 +24,7 @@ struct SandboxRecord {
   double cpus = 0;
   int64_t memory_bytes = 0;
   int64_t pids = 0;
+  int64_t disk_bytes = 0;  // 0: as the snapshot it was restored from (or recorded before disk limits)
   bool network = false;
   std::map<std::string, std::string> metadata;
 };
@@ -76,6 +77,7 @@ class Catalogue {
 
  private:
   void migrate();
+  bool has_column(const std::string& table, const std::string& column);  // table: a name of ours
 
   std::mutex mu_;  // one connection shared by all request threads
   Database db_;

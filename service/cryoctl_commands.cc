@@ -71,6 +71,7 @@ int sandbox_command(const Globals& g, const std::string& verb, const std::vector
         "env,e", po::value(&envs)->composing(), "KEY=VALUE environment (repeatable)")(
         "cwd", po::value<std::string>(), "working directory")("cpus", po::value<double>(), "CPU limit")(
         "memory-mb", po::value<int64_t>(), "memory limit in MiB")("pids", po::value<int64_t>(), "process limit")(
+        "disk-mb", po::value<int64_t>(), "writable layer size in MiB (default 2048)")(
         "network", "give the sandbox network access")("meta", po::value(&meta)->composing(), "KEY=VALUE metadata");
     auto vm = parse(args, opts, {});
     json body = json::object();
@@ -82,6 +83,7 @@ int sandbox_command(const Globals& g, const std::string& verb, const std::vector
     if (vm.count("cpus")) body["cpus"] = vm["cpus"].as<double>();
     if (vm.count("memory-mb")) body["memory_mb"] = vm["memory-mb"].as<int64_t>();
     if (vm.count("pids")) body["pids"] = vm["pids"].as<int64_t>();
+    if (vm.count("disk-mb")) body["disk_mb"] = vm["disk-mb"].as<int64_t>();
     if (vm.count("network")) body["network"] = true;
     if (!meta.empty()) body["metadata"] = pairs(meta, "--meta");
     auto s = c.post("/v1/sandboxes", body);

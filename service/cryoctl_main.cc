@@ -17,7 +17,8 @@ Usage: cryoctl [--socket PATH] [--json] COMMAND ...
 
 Commands:
   sandbox create [--image I] [--snapshot SNAP] [--timeout S] [-e K=V]... [--cwd DIR]
-                 [--cpus N] [--memory-mb N] [--pids N] [--network] [--meta K=V]...
+                 [--cpus N] [--memory-mb N] [--pids N] [--disk-mb N] [--network]
+                 [--meta K=V]...
   sandbox ls [--all]            sandbox get SBX            sandbox kill SBX
   exec SBX [-e K=V]... [--cwd DIR] [--user U] [--timeout S] -- CMD [ARG...]
                                 (exit code of CMD is cryoctl's; stdin is forwarded when piped)

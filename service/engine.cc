@@ -10,6 +10,8 @@ ImageInfo SandboxEngine::import_image(const std::string&) {
 
 void SandboxEngine::remove_layers(const std::vector<std::string>&) {}
 
+std::vector<std::string> SandboxEngine::prune_layers(const LayerUsers&) { return {}; }
+
 SnapshotDeps SandboxEngine::snapshot_dependencies(const std::string&) { return {}; }
 
 std::vector<std::string> SandboxEngine::adopt_snapshot(const std::string&, const std::vector<PortableLower>& lowers,

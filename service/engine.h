@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -15,11 +16,23 @@
 
 namespace cryo::service {
 
+// The default size of a sandbox's writable layer (its root's overlay upper, on a tmpfs).
+inline constexpr int64_t kDefaultDiskBytes = int64_t{2048} << 20;
+
 struct Limits {
   int64_t memory_bytes = 0;  // 0 = unlimited
   int64_t pids = 0;
   double cpus = 0;
+  // What the sandbox can write to its root filesystem. 0: kDefaultDiskBytes for a fresh sandbox,
+  // the snapshot's own size for one restored from a snapshot. Never unlimited: the writable layer
+  // is memory, charged to the sandbox's memory cgroup.
+  int64_t disk_bytes = 0;
 };
+
+// The size of a fresh sandbox's writable layer: limits.disk_bytes, or the default.
+inline int64_t writable_layer_bytes(const Limits& limits) {
+  return limits.disk_bytes > 0 ? limits.disk_bytes : kDefaultDiskBytes;
+}
 
 // An image imported into the engine's layer store (see SandboxEngine::import_image).
 struct ImageInfo {
@@ -81,6 +94,12 @@ struct SnapshotDeps {
   std::map<std::string, std::string> layer_tars;  // digest -> tar on this host, for layer and diff lowers
 };
 
+// What still needs stored layers, as the service's catalogue knows it (see prune_layers).
+struct LayerUsers {
+  std::set<std::string> image_layers;      // the layers of every image in the catalogue
+  std::vector<std::string> snapshot_dirs;  // every snapshot in the catalogue
+};
+
 struct FileEntry {
   std::string name, path, type;  // type: file|dir|symlink|other
   int64_t size = 0;
@@ -128,6 +147,12 @@ class SandboxEngine {  // implemented by the sentry-backed engine; tests use a d
   // digests it added to the image layer store (for rollback with remove_layers).
   virtual std::vector<std::string> adopt_snapshot(const std::string& snapshot_dir, const std::vector<PortableLower>& lowers,
                                                   const std::map<std::string, std::string>& layer_tars);
+  // Mark and sweep of the stored layers (image layers and snapshot diff layers): removes those
+  // that are not in users.image_layers, not the diff or a lower of a snapshot in
+  // users.snapshot_dirs, and not a lower of a running sandbox's root. Returns the digests removed.
+  // The caller keeps images, snapshots and sandboxes from being made meanwhile. Throws, having
+  // removed nothing, when a snapshot's dependencies cannot be read.
+  virtual std::vector<std::string> prune_layers(const LayerUsers& users);
 };
 
 // Engine (and service) errors; the HTTP layer maps them to 404/400/409/504.

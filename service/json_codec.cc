@@ -92,7 +92,8 @@ json parse_body(const std::string& body) {
 }
 
 CreateSandboxRequest decode_create_sandbox(const json& j) {
-  only_fields(j, {"image", "snapshot_id", "envs", "cwd", "timeout", "cpus", "memory_mb", "pids", "network", "metadata"});
+  only_fields(j, {"image", "snapshot_id", "envs", "cwd", "timeout", "cpus", "memory_mb", "pids", "disk_mb", "network",
+                  "metadata"});
   CreateSandboxRequest r;
   get_string(j, "image", r.spec.image);
   if (r.spec.image.empty()) bad_field("image", "must not be empty");
@@ -108,6 +109,10 @@ CreateSandboxRequest decode_create_sandbox(const json& j) {
   get_int(j, "memory_mb", memory_mb, 0);
   r.spec.limits.memory_bytes = memory_mb * 1024 * 1024;
   get_int(j, "pids", r.spec.limits.pids, 0);
+  int64_t disk_mb = 0;
+  get_int(j, "disk_mb", disk_mb, 1);  // no 0 = unlimited here: the layer is memory
+  if (disk_mb > (int64_t{1} << 40)) bad_field("disk_mb", "must be at most " + std::to_string(int64_t{1} << 40));
+  r.spec.limits.disk_bytes = disk_mb * 1024 * 1024;
   get_bool(j, "network", r.spec.network);
   get_string_map(j, "metadata", r.spec.metadata);
   return r;
@@ -169,6 +174,7 @@ json encode_sandbox(const SandboxRecord& r) {
             {"cpus", r.cpus},
             {"memory_mb", r.memory_bytes / (1024 * 1024)},
             {"pids", r.pids},
+            {"disk_mb", r.disk_bytes / (1024 * 1024)},
             {"network", r.network},
             {"metadata", r.metadata}};
   if (r.expires_ns) j["expires_at"] = rfc3339(r.expires_ns);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "oci/spec.h"
+#include "runtime/container.h"
 
 namespace cryo::service {
 
@@ -72,6 +73,9 @@ void validate_spec(const SandboxSpec& spec) {
   if (spec.limits.pids < 0) throw BadRequest("limits.pids must not be negative");
   if (spec.limits.cpus < 0 || !std::isfinite(spec.limits.cpus)) throw BadRequest("limits.cpus must not be negative");
   if (spec.limits.cpus > 0 && spec.limits.cpus < 0.01) throw BadRequest("limits.cpus must be at least 0.01");
+  if (spec.limits.disk_bytes < 0) throw BadRequest("limits.disk_bytes must not be negative");
+  if (spec.limits.disk_bytes > 0 && spec.limits.disk_bytes < (1 << 20))
+    throw BadRequest("limits.disk_bytes must be at least 1 MiB");
   if (spec.cwd.empty() || spec.cwd[0] != '/') throw BadRequest("cwd `" + spec.cwd + "` must be absolute");
   for (auto& [k, v] : spec.env)
     if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
@@ -146,7 +150,11 @@ json make_sandbox_config(const std::string& sandbox_id, const SandboxSpec& spec)
           {"hostname", sandbox_id},
           {"mounts", mounts},
           {"linux", linux},
-          {"annotations", {{"org.cryo.sandbox", sandbox_id}}}};
+          {"annotations",
+           {{"org.cryo.sandbox", sandbox_id},
+            // The engine mounts a fresh sandbox's root itself; the annotation rides along in the
+            // config a snapshot keeps, so cryo's restore gives every clone the same limit.
+            {runtime::kUpperSizeAnnotation, std::to_string(writable_layer_bytes(spec.limits))}}}};
 }
 
 }  // namespace cryo::service

@@ -100,6 +100,7 @@ SandboxService::~SandboxService() { deadlines_.stop(); }
 void SandboxService::reconcile() {
   reconcile_snapshots();
   reconcile_sandboxes();
+  prune_layers();  // what a crash between a delete and its prune left
 }
 
 void SandboxService::reconcile_snapshots() {
@@ -193,6 +194,8 @@ SandboxRecord SandboxService::create_sandbox(CreateSandboxRequest req) {
   rec.cpus = req.spec.limits.cpus;
   rec.memory_bytes = req.spec.limits.memory_bytes;
   rec.pids = req.spec.limits.pids;
+  // A restored sandbox without a size of its own keeps its snapshot's (recorded as 0).
+  rec.disk_bytes = req.snapshot_id.empty() ? writable_layer_bytes(req.spec.limits) : req.spec.limits.disk_bytes;
   rec.network = req.spec.network;
   rec.metadata = req.spec.metadata;
   try {
@@ -254,7 +257,12 @@ SandboxRecord SandboxService::end_sandbox(const std::string& id, const std::stri
   } catch (const NotFound&) {  // already gone: the goal is reached
   }
   forget_commands(id);
-  return get_sandbox(id);
+  auto rec = get_sandbox(id);
+  // A restored sandbox may have been the last user of its snapshot's diff layer (the snapshot
+  // deleted while it ran). Never wait for an image import for this: the next prune catches it.
+  if (!rec.snapshot_id.empty())
+    if (std::unique_lock lock(images_mu_, std::try_to_lock); lock.owns_lock()) prune_layers();
+  return rec;
 }
 
 // ---- commands ----
@@ -457,10 +465,13 @@ SnapshotPage SandboxService::list_snapshots(int limit, const std::string& cursor
 
 void SandboxService::delete_snapshot(const std::string& id) {
   OpTimer op(metrics_, "snapshot_delete");
+  // Images first, as create_sandbox takes them: pruning below needs nothing new being made.
+  std::unique_lock image_lock(images_mu_);
   std::unique_lock lock(snapshot_use_mu_);
   if (!catalogue_.delete_snapshot(id)) throw NotFound(not_found("snapshot", id));
   // Row first, then files: a crash in between leaves an unrecorded dir that reconciliation removes.
   remove_tree(snapshot_dir(id));
+  prune_layers();
   op.succeed();
 }
 
@@ -521,14 +532,25 @@ void SandboxService::delete_image(const std::string& name) {
     throw Conflict(msg);
   }
   catalogue_.delete_image(name);
-  // Row first, then layers: a crash in between leaves unreferenced layers, never a dangling row.
-  std::set<std::string> still_used;
-  for (auto& img : catalogue_.list_images()) still_used.insert(img.info.layers.begin(), img.info.layers.end());
-  std::vector<std::string> drop;
-  for (auto& d : rec.info.layers)
-    if (!still_used.count(d) && std::find(drop.begin(), drop.end(), d) == drop.end()) drop.push_back(d);
-  engine_->remove_layers(drop);
+  // Row first, then layers: a crash in between leaves unreferenced layers (the next prune takes
+  // them), never a dangling row.
+  prune_layers();
   op.succeed();
+}
+
+// ---- layer store ----
+
+void SandboxService::prune_layers() {
+  LayerUsers users;
+  for (auto& img : catalogue_.list_images()) users.image_layers.insert(img.info.layers.begin(), img.info.layers.end());
+  for (auto& id : catalogue_.all_snapshot_ids()) users.snapshot_dirs.push_back(snapshot_dir(id));
+  try {
+    auto removed = engine_->prune_layers(users);
+    if (!removed.empty()) log_event("info", "removed layers nothing uses", {{"layers", removed}});
+  } catch (const std::exception& e) {
+    // The delete that asked for it is done; the layers wait for the next prune.
+    log_event("warn", "pruning the layer store failed", {{"error", e.what()}});
+  }
 }
 
 // ---- portable snapshots ----

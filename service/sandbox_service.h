@@ -97,6 +97,9 @@ class SandboxService {
   SandboxRecord end_sandbox(const std::string& id, const std::string& state);
   SandboxRecord require_running(const std::string& id);
   void forget_commands(const std::string& id);
+  // Removes the stored layers no image, snapshot or running sandbox uses. Callers hold images_mu_
+  // exclusively (or run before any request), so nothing that would use a layer is being made.
+  void prune_layers();
 
   std::string state_dir_;
   std::string snapshots_dir_;
@@ -106,7 +109,7 @@ class SandboxService {
   // Held shared while a sandbox restores from a snapshot, exclusively while one is deleted.
   std::shared_mutex snapshot_use_mu_;
   // Held shared while a sandbox is created from an image or snapshotted, exclusively while images
-  // are added or removed.
+  // are added or removed and while layers are pruned.
   std::shared_mutex images_mu_;
   std::mutex commands_mu_;
   std::map<std::string, std::map<std::string, std::shared_ptr<CommandOutput>>> commands_;

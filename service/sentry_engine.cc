@@ -17,6 +17,7 @@
 
 #include "base/file.h"
 #include "fsimage/fsimage.h"
+#include "fsimage/writable_layer.h"
 #include "runtime/checkpoint_image.h"
 #include "runtime/container.h"
 #include "runtime/state_store.h"
@@ -94,7 +95,11 @@ json spec_json(const SandboxSpec& s) {
   return {{"image", s.image},
           {"env", s.env},
           {"cwd", s.cwd},
-          {"limits", {{"memory_bytes", s.limits.memory_bytes}, {"pids", s.limits.pids}, {"cpus", s.limits.cpus}}},
+          {"limits",
+           {{"memory_bytes", s.limits.memory_bytes},
+            {"pids", s.limits.pids},
+            {"cpus", s.limits.cpus},
+            {"disk_bytes", s.limits.disk_bytes}}},
           {"network", s.network},
           {"metadata", s.metadata}};
 }
@@ -397,13 +402,6 @@ class SentryEngine : public SandboxEngine {
     if (!meta.overlay) throw Error("snapshot `" + snapshot_dir + "`: its root was not an overlay");
     std::string default_dir = images_ + "/default", init_dir = images_ + "/cryo-init";
     // The recorded lowers come from mountinfo: compare canonical paths.
-    auto canon = [](const std::string& path) {
-      try {
-        return real_path(path);
-      } catch (const std::exception&) {
-        return path;
-      }
-    };
     std::string default_canon = canon(default_dir), init_canon = canon(init_dir);
     for (auto& recorded : meta.overlay->lowers) {
       PortableLower pl;
@@ -491,7 +489,58 @@ class SentryEngine : public SandboxEngine {
     return added;
   }
 
+  std::vector<std::string> prune_layers(const LayerUsers& users) override {
+    std::lock_guard lock(layers_mu_);
+    fsimage::LayerStore images(layers_root_), diffs(diff_store_root());
+    std::string images_root = canon(layers_root_), diffs_root = canon(diff_store_root());
+    std::set<std::string> live_images = users.image_layers, live_diffs;
+    auto mark = [&](const std::string& lower_dir) {
+      std::string dir = canon(lower_dir);
+      if (auto d = store_layer(dir, images_root)) live_images.insert(*d);
+      if (auto d = store_layer(dir, diffs_root)) live_diffs.insert(*d);
+    };
+    // Mark: everything is read before anything is removed, so an unreadable snapshot (whose
+    // layers are unknown) stops the prune with nothing lost.
+    for (auto& dir : users.snapshot_dirs) {
+      auto meta = runtime::read_checkpoint_meta(dir + "/criu");
+      // Its own diff: kept extracted for the next restore from it, as long as it exists.
+      if (!meta.diff_digest.empty()) live_diffs.insert(meta.diff_digest);
+      if (meta.overlay)
+        for (auto& lower : meta.overlay->lowers) mark(lower);
+    }
+    for (auto& lower : mounted_lowers()) mark(lower);
+    // Sweep.
+    auto removed = images.prune(live_images);
+    for (auto& d : diffs.prune(live_diffs)) removed.push_back(d);
+    return removed;
+  }
+
  private:
+  // `path` resolved (symlinks, `..`); as given when it no longer exists.
+  static std::string canon(const std::string& path) {
+    try {
+      return real_path(path);
+    } catch (const std::exception&) {
+      return path;
+    }
+  }
+
+  // The lower dirs of every sandbox root mounted now, as mountinfo shows them. Overlayfs reads
+  // its lowers in place, so none of them may leave the store while mounted.
+  std::vector<std::string> mounted_lowers() const {
+    std::string mountinfo = cryo::read_file("/proc/self/mountinfo");
+    std::vector<std::string> lowers;
+    DIR* d = ::opendir(sandboxes_.c_str());
+    while (dirent* e = d ? ::readdir(d) : nullptr) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      auto overlay = runtime::find_overlay(mountinfo, canon(SandboxPaths{sandboxes_ + "/" + name}.rootfs()));
+      if (overlay) lowers.insert(lowers.end(), overlay->lowers.begin(), overlay->lowers.end());
+    }
+    if (d) ::closedir(d);
+    return lowers;
+  }
+
   // The store cryo's restore keeps snapshot diff layers in (see runtime::layer_store_root).
   std::string diff_store_root() const {
     runtime::GlobalOptions g;
@@ -545,13 +594,17 @@ class SentryEngine : public SandboxEngine {
         throw BadRequest("image `" + spec.image + "` is not known (only `default` is available)");
       overlay.lowers = {ensure_default_image(images_, opts_.init_binary)};
     }
-    for (auto& d : {p.upper(), p.work(), p.rootfs()}) make_dirs(d, 0755);
+    make_dirs(p.rootfs(), 0755);
     json config = make_sandbox_config(id, spec);
     write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
-    overlay.upper = p.upper();
-    overlay.work = p.work();
-    // The mount belongs to the sandbox, not to this engine: the sentry (or kill) unmounts it.
+    // Writes to the root go to a tmpfs of the sandbox's disk size, charged to its memory cgroup,
+    // not to the host disk.
+    fsimage::WritableLayer layer(p.layer(), static_cast<uint64_t>(writable_layer_bytes(spec.limits)));
+    overlay.upper = layer.upper();
+    overlay.work = layer.work();
+    // The mounts belong to the sandbox, not to this engine: the sentry (or kill) unmounts them.
     fsimage::OverlayMount(overlay, p.rootfs()).release();
+    layer.release();
     SentryConfig cfg;
     cfg.id = id;
     cfg.runtime_root = run_;
@@ -572,7 +625,9 @@ class SentryEngine : public SandboxEngine {
     // An empty rootfs: cryo's restore mounts the image's layers, the snapshot's diff and a fresh
     // upper on it.
     make_dirs(p.rootfs(), 0755);
-    write_file_atomic(p.bundle() + "/config.json", rec.at("config").dump(2) + "\n", 0600);
+    json config = rec.at("config");
+    set_restored_layer_size(config, spec.limits);
+    write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
     SentryConfig cfg;
     cfg.id = id;
     cfg.runtime_root = run_;
@@ -583,6 +638,15 @@ class SentryEngine : public SandboxEngine {
     cfg.spec["restored_from"] = spec.snapshot_dir;
     write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
     sentry::spawn_sentry(opts_.sentry_binary, p.dir, kRestoreTimeout);
+  }
+
+  // The restore's writable layer: the snapshot's size (its config carries it) unless the caller
+  // asks for another; snapshots from before disk limits get the default rather than the host disk.
+  static void set_restored_layer_size(json& config, const Limits& limits) {
+    json& annotations = config["annotations"];
+    if (!annotations.is_object()) annotations = json::object();
+    if (limits.disk_bytes > 0 || !annotations.contains(runtime::kUpperSizeAnnotation))
+      annotations[runtime::kUpperSizeAnnotation] = std::to_string(writable_layer_bytes(limits));
   }
 
   // A sandbox whose sentry does not answer when an engine starts is dead: its creator (a cryod
@@ -646,10 +710,12 @@ class SentryEngine : public SandboxEngine {
     return found;
   }
 
-  // Removes what is left of a sandbox directory (its rootfs unmounted first).
+  // Removes what is left of a sandbox directory (its rootfs, then its writable layer, unmounted
+  // first: remove_tree would otherwise empty a mounted layer and then fail on the mountpoint).
   void discard(const std::string& id, const SandboxPaths& p) {
     try {
       sentry::unmount_all(p.rootfs());
+      sentry::unmount_all(p.layer());
     } catch (const std::exception& e) {
       throw Error("clean up sandbox `" + id + "`: " + e.what());
     }

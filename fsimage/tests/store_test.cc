@@ -153,6 +153,37 @@ TEST_F(Store, RemoveDeletesBoth) {
   EXPECT_EQ(tmp_entries(), 0u);
 }
 
+TEST_F(Store, PruneRemovesOnlyWhatIsNotLive) {
+  LayerStore store(tmp / "store");
+  std::string kept = store.put_tar(layer_tar);
+  {
+    TarBuilder t(tmp / "other.tar");
+    t.file("other", "x");
+  }
+  std::string dropped = store.put_tar(tmp / "other.tar");
+  std::string dropped_dir = store.dir_for(dropped);
+  EXPECT_EQ(store.prune({kept}), std::vector<std::string>{dropped});
+  EXPECT_TRUE(store.has(kept));
+  EXPECT_FALSE(path_exists(dropped_dir));
+  EXPECT_EQ(store.list(), std::vector<std::string>{kept});
+  EXPECT_TRUE(store.prune({kept}).empty());  // nothing more to do
+  EXPECT_EQ(tmp_entries(), 0u);
+}
+
+// A blob whose extraction never finished (a crash) is no layer list() reports, yet pruning takes it.
+TEST_F(Store, PruneTakesHalfStoredLayers) {
+  LayerStore store(tmp / "store");
+  std::string digest = store.put_tar(layer_tar);
+  remove_tree(store.dir_for(digest));
+  ASSERT_TRUE(store.list().empty());
+  std::string orphan_blob = tmp / ("store/blobs/sha256/" + digest_hex(digest));
+  ASSERT_TRUE(path_exists(orphan_blob));
+  write_file_atomic(tmp / "store/blobs/sha256/not-a-digest", "x");
+  EXPECT_EQ(store.prune({}), std::vector<std::string>{digest});
+  EXPECT_FALSE(path_exists(orphan_blob));
+  EXPECT_TRUE(path_exists(tmp / "store/blobs/sha256/not-a-digest"));  // not a name the store gives
+}
+
 TEST_F(Store, HostileLayerLeavesNothing) {
   LayerStore store(tmp / "store");
   {

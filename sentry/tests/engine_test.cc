@@ -192,16 +192,18 @@ TEST_F(EngineTest, KillCleansUp) {
   cmd.argv = {"/bin/sh", "-c", "sleep 300"};
   engine_->start_command(id, cmd, c.sink());
   pid_t sentry = sentry_pid(id), init = init_pid(id);
-  std::string rootfs = sandbox_dir(id) + "/bundle/rootfs";
+  std::string rootfs = sandbox_dir(id) + "/bundle/rootfs", layer = sandbox_dir(id) + "/layer";
   ASSERT_TRUE(process_alive(sentry));
   ASSERT_TRUE(process_alive(init));
   ASSERT_TRUE(is_mounted(rootfs));
+  ASSERT_TRUE(is_mounted(layer));
   ASSERT_TRUE(cgroup_exists(id));
 
   engine_->kill(id);
   EXPECT_FALSE(process_alive(sentry));
   EXPECT_FALSE(process_alive(init));
   EXPECT_FALSE(is_mounted(rootfs));
+  EXPECT_FALSE(is_mounted(layer));
   EXPECT_FALSE(cgroup_exists(id));
   EXPECT_FALSE(path_exists(sandbox_dir(id)));
   EXPECT_FALSE(path_exists(state_ + "/run/" + id));

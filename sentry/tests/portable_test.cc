@@ -15,6 +15,7 @@
 
 #include "base/file.h"
 #include "fsimage/fsimage.h"
+#include "runtime/checkpoint_image.h"
 #include "service/metrics.h"
 #include "service/sandbox_service.h"
 #include "service/sentry_engine.h"
@@ -206,6 +207,56 @@ TEST_F(PortableTest, OciLayoutImageRunsAndIsReferenceCounted) {
   EXPECT_TRUE(svc.list_images().empty());
   EXPECT_FALSE(path_exists(root_ + "/a/layers/layers/sha256/" + hex_of(img.info.layers[0])));
   EXPECT_THROW(create(svc, "busybox"), service::NotFound);
+}
+
+// Deleting snapshots prunes the layer stores: a snapshot's diff layer (stored when a clone was
+// restored from it) goes with the last snapshot or running sandbox that needs it; the image's
+// layers stay while the image does.
+TEST_F(PortableTest, DeletingSnapshotsPrunesTheirDiffLayers) {
+  auto& svc = service("a");
+  std::string layout = root_ + "/scratch/oci";
+  make_oci_layout(root_ + "/scratch", layout);
+  auto img = svc.import_image(layout, "busybox");
+  std::string image_layer = root_ + "/a/layers/layers/sha256/" + hex_of(img.info.layers[0]);
+  auto diff_layer = [&](const std::string& snap_id) {
+    std::string digest = runtime::read_checkpoint_meta(svc.snapshot_dir(snap_id) + "/criu").diff_digest;
+    return root_ + "/a/run/layers/layers/sha256/" + hex_of(digest);
+  };
+
+  auto sbx = create(svc, "busybox");
+  sh(svc, sbx.id, "echo one > /root/one");
+  auto s1 = svc.create_snapshot(sbx.id);
+  std::string d1 = diff_layer(s1.id);
+  auto c1 = create(svc, "ignored", s1.id);  // stores s1's diff, a lower of c1's root
+  ASSERT_TRUE(path_exists(d1));
+  sh(svc, c1.id, "echo two > /root/two");
+  auto s2 = svc.create_snapshot(c1.id);  // its lowers: s1's diff, then the image
+  std::string d2 = diff_layer(s2.id);
+  svc.kill_sandbox(c1.id);
+
+  // s2 still needs s1's diff as a lower.
+  svc.delete_snapshot(s1.id);
+  EXPECT_TRUE(path_exists(d1));
+  EXPECT_TRUE(path_exists(image_layer));
+
+  // A running clone of s2 keeps both diffs mounted after s2 is gone...
+  auto c2 = create(svc, "ignored", s2.id);
+  ASSERT_TRUE(path_exists(d2));
+  svc.delete_snapshot(s2.id);
+  EXPECT_TRUE(path_exists(d1));
+  EXPECT_TRUE(path_exists(d2));
+  EXPECT_EQ(sh(svc, c2.id, "cat /root/one /root/two"), "one\ntwo\n");
+  // ...and its end lets them go. The image's layer stays: the image and a sandbox use it.
+  svc.kill_sandbox(c2.id);
+  EXPECT_FALSE(path_exists(d1));
+  EXPECT_FALSE(path_exists(d2));
+  EXPECT_TRUE(path_exists(image_layer));
+  EXPECT_EQ(sh(svc, sbx.id, "cat /root/one"), "one\n");
+
+  // Nothing needs the image's layer once the image goes.
+  svc.kill_sandbox(sbx.id);
+  svc.delete_image("busybox");
+  EXPECT_FALSE(path_exists(image_layer));
 }
 
 TEST_F(PortableTest, DockerArchiveImageRuns) {

@@ -75,6 +75,35 @@ TEST_F(SnapshotTest, SnapshotThenTwoRestoresSideBySide) {
   EXPECT_FALSE(is_mounted(sandbox_dir(b) + "/bundle/rootfs"));
 }
 
+// The writable layer's size rides in the snapshot: a clone's writes stop where the original's
+// would, on a tmpfs cryo's restore mounted (and its kill unmounts).
+TEST_F(SnapshotTest, ClonesKeepTheDiskLimit) {
+  service::SandboxSpec spec;
+  spec.limits.disk_bytes = 16 << 20;
+  std::string id = create(spec);
+  auto full = run(id, "head -c 40000000 /dev/zero > /tmp/fill");
+  EXPECT_NE(full.exit_code, 0);
+  EXPECT_NE(full.stderr_data.find("No space left on device"), std::string::npos) << full.stderr_data;
+  ASSERT_EQ(run(id, "rm /tmp/fill && echo kept > /tmp/kept").exit_code, 0);
+
+  std::string snap = state_ + "/snapshots/snap-disk";
+  make_dirs(snap, 0700);
+  engine_->snapshot(id, snap);
+  service::SandboxSpec from_snap;
+  from_snap.snapshot_dir = snap;
+  std::string clone = create(from_snap);
+  std::string layer = state_ + "/run/" + clone + "/overlay";
+  EXPECT_TRUE(is_mounted(layer));
+  EXPECT_EQ(run(clone, "cat /tmp/kept").stdout_data, "kept\n");
+  full = run(clone, "head -c 40000000 /dev/zero > /tmp/fill; stat -c %s /tmp/fill");
+  EXPECT_NE(full.stderr_data.find("No space left on device"), std::string::npos) << full.stderr_data;
+  EXPECT_LE(std::stoll("0" + full.stdout_data), 16 << 20);
+  engine_->kill(clone);
+  EXPECT_FALSE(is_mounted(layer));
+  EXPECT_FALSE(is_mounted(sandbox_dir(clone) + "/bundle/rootfs"));
+  engine_->kill(id);
+}
+
 TEST_F(SnapshotTest, SnapshotDirectoryCanBeRenamedBeforeRestore) {
   // cryod writes into <id>.tmp and renames it when complete.
   std::string id = create();

@@ -30,6 +30,7 @@ TEST_F(CatalogueTest, SandboxRoundTripAndState) {
   r.cpus = 1.5;
   r.memory_bytes = 1 << 20;
   r.pids = 10;
+  r.disk_bytes = 64 << 20;
   r.network = true;
   r.metadata = {{"k", "v"}};
   c.add_sandbox(r);
@@ -38,6 +39,7 @@ TEST_F(CatalogueTest, SandboxRoundTripAndState) {
   EXPECT_EQ(got->image, "py");
   EXPECT_EQ(got->expires_ns, 9);
   EXPECT_DOUBLE_EQ(got->cpus, 1.5);
+  EXPECT_EQ(got->disk_bytes, 64 << 20);
   EXPECT_TRUE(got->network);
   EXPECT_EQ(got->metadata.at("k"), "v");
   EXPECT_TRUE(c.set_sandbox_state(r.id, "killed", 7));
@@ -72,6 +74,23 @@ TEST_F(CatalogueTest, UsesWal) {
   auto st = db.prepare("PRAGMA journal_mode");
   ASSERT_TRUE(st.step());
   EXPECT_EQ(st.text(0), "wal");
+}
+
+// A catalogue written before disk limits (no disk_bytes column) opens, and its rows read as 0.
+TEST_F(CatalogueTest, OldSandboxTableGainsDiskBytes) {
+  {
+    Database db(dir_ + "/db");
+    db.exec(
+        "CREATE TABLE sandboxes (id TEXT PRIMARY KEY, state TEXT NOT NULL, image TEXT NOT NULL,"
+        " created_ns INTEGER NOT NULL, expires_ns INTEGER NOT NULL DEFAULT 0, ended_ns INTEGER NOT NULL DEFAULT 0,"
+        " snapshot_id TEXT NOT NULL DEFAULT '', cpus REAL NOT NULL DEFAULT 0, memory_bytes INTEGER NOT NULL DEFAULT 0,"
+        " pids INTEGER NOT NULL DEFAULT 0, network INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}')");
+    db.exec("INSERT INTO sandboxes (id, state, image, created_ns) VALUES ('sbx-0000000000000001', 'running', 'default', 1)");
+  }
+  Catalogue c(dir_ + "/db");
+  auto got = c.get_sandbox("sbx-0000000000000001");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->disk_bytes, 0);
 }
 
 }  // namespace

@@ -18,18 +18,20 @@ std::string bad_request_message(const std::function<void()>& f) {
 
 TEST(JsonCodec, CreateSandboxDefaultsAndFields) {
   auto r = decode_create_sandbox(json::parse(
-      R"({"image":"py","envs":{"A":"1"},"cwd":"/w","timeout":2.5,"cpus":1,"memory_mb":256,"pids":64,"network":true,"metadata":{"k":"v"}})"));
+      R"({"image":"py","envs":{"A":"1"},"cwd":"/w","timeout":2.5,"cpus":1,"memory_mb":256,"pids":64,"disk_mb":512,"network":true,"metadata":{"k":"v"}})"));
   EXPECT_EQ(r.spec.image, "py");
   EXPECT_EQ(r.spec.env.at("A"), "1");
   EXPECT_EQ(r.spec.cwd, "/w");
   EXPECT_DOUBLE_EQ(r.timeout_s, 2.5);
   EXPECT_EQ(r.spec.limits.memory_bytes, 256 << 20);
   EXPECT_EQ(r.spec.limits.pids, 64);
+  EXPECT_EQ(r.spec.limits.disk_bytes, int64_t{512} << 20);
   EXPECT_TRUE(r.spec.network);
   auto d = decode_create_sandbox(json::object());
   EXPECT_EQ(d.spec.image, "default");
   EXPECT_EQ(d.spec.cwd, "/");
   EXPECT_FALSE(d.spec.network);
+  EXPECT_EQ(d.spec.limits.disk_bytes, 0);  // the engine's default (or the snapshot's size)
 }
 
 TEST(JsonCodec, ErrorsNameTheField) {
@@ -38,6 +40,9 @@ TEST(JsonCodec, ErrorsNameTheField) {
   EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"envs":{"A":1}})")); }).find("`envs.A`"),
             std::string::npos);
   EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"pids":-1})")); }).find("`pids`"),
+            std::string::npos);
+  // A writable layer is memory: there is no "0 = unlimited" for it.
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"disk_mb":0})")); }).find("`disk_mb`"),
             std::string::npos);
   EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"snapshot_id":"x"})")); }).find("`snapshot_id`"),
             std::string::npos);

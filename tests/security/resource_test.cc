@@ -98,19 +98,51 @@ TEST_F(Resources, OpenFilesAreLimitedInTheSandbox) {
   EXPECT_EQ(sh(id, "echo alive")["stdout"], "alive\n");
 }
 
-// Current behaviour, asserted as is: the writable layer lives in the state dir on the host disk and
-// has no size limit of its own (a known gap: see the security section of the README). What is
-// written is charged there and given back when the sandbox goes.
-TEST_F(Resources, DiskFillLandsInTheStateDirAndIsReclaimed) {
+// The tmpfs mounted on `path` according to mountinfo: its options ("rw,size=…"), or "" if none.
+std::string tmpfs_options(const std::string& path) {
+  std::istringstream in(read_text("/proc/self/mountinfo"));
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point, opts, dash, type, source, super;
+    f >> id >> parent >> dev >> root >> point >> opts;
+    while (f >> dash && dash != "-") {
+    }
+    f >> type >> source >> super;
+    if (point == path) found = type == "tmpfs" ? super : "";
+  }
+  return found;
+}
+
+// The writable layer is a tmpfs of the sandbox's disk size: a fill stops with ENOSPC at the
+// limit, the host disk under the state dir does not take the fill, and the kill leaves no mount.
+TEST_F(Resources, DiskFillStopsAtTheLayerSizeAndLeavesNothing) {
   auto before = inventory();
-  std::string id = create();
+  std::string id = create({{"disk_mb", 32}});
+  EXPECT_EQ(client().get("/v1/sandboxes/" + id).value("disk_mb", 0), 32);
+  std::string layer = sandbox_dir(id) + "/layer";
+  std::string opts = tmpfs_options(layer);
+  EXPECT_NE(opts.find("size=32768k"), std::string::npos) << "`" << opts << "`";
   arm(id);
+  int64_t host_before = inventory().state_bytes;
   auto r = sh(id, "/tmp/attack fill /tmp/fill 64", 120);
-  EXPECT_EQ(r["stdout"], "fill 64 ok\n") << r.dump();
+  std::istringstream fill(parse_probes(r["stdout"])["fill"]);
+  int written = -1;
+  std::string err;
+  fill >> written >> err;
+  EXPECT_EQ(err, "ENOSPC") << r.dump();
+  EXPECT_GE(written, 28) << r.dump();
+  EXPECT_LE(written, 32) << r.dump();
+  EXPECT_NE(sh(id, "echo more > /tmp/more 2>&1; echo $?")["stdout"], "0\n") << "the layer is full";
+  // What the sandbox wrote lives in its layer (memory), not in files on the host disk.
+  EXPECT_LT(inventory().state_bytes - host_before, 1 << 20);
   struct stat st;
-  ASSERT_EQ(::stat((sandbox_dir(id) + "/upper/tmp/fill").c_str(), &st), 0);
-  EXPECT_EQ(st.st_size, 64 << 20);
+  ASSERT_EQ(::stat((layer + "/upper/tmp/fill").c_str(), &st), 0);
+  EXPECT_LE(st.st_size, 32 << 20);
+  // Freeing space in the sandbox makes it usable again.
+  EXPECT_EQ(sh(id, "rm /tmp/fill && echo ok > /tmp/after && cat /tmp/after")["stdout"], "ok\n");
   kill_sandbox(id);
+  EXPECT_EQ(tmpfs_options(layer), "");
   EXPECT_EQ(settle(before, 10), "");
 }
 

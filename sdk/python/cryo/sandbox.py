@@ -65,16 +65,18 @@ class Sandbox:
         cpus: Optional[float] = None,
         memory_mb: Optional[int] = None,
         pids: Optional[int] = None,
+        disk_mb: Optional[int] = None,
         socket_path: Optional[str] = None,
         base_url: Optional[str] = None,
         token: Optional[str] = None,
     ) -> "Sandbox":
-        """Starts a sandbox, fresh or resumed from snapshot_id. timeout: seconds until it is killed."""
+        """Starts a sandbox, fresh or resumed from snapshot_id. timeout: seconds until it is killed.
+        disk_mb: what it can write to its filesystem (default 2048; from a snapshot: the snapshot's)."""
         t = Transport(socket_path, base_url, token)
         body = {"network": network}
         for key, value in (("snapshot_id", snapshot_id), ("image", image), ("timeout", timeout), ("envs", envs),
                            ("cwd", cwd), ("metadata", metadata), ("cpus", cpus), ("memory_mb", memory_mb),
-                           ("pids", pids)):
+                           ("pids", pids), ("disk_mb", disk_mb)):
             if value is not None:
                 body[key] = value
         return cls(SandboxInfo.from_json(t.request("POST", "/v1/sandboxes", body)), t)
