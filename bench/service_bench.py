@@ -18,6 +18,7 @@ from cryo import Sandbox
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 SVC_ID = f"cryo-bench-{os.getpid()}"  # runc names its cgroup after the id: keep runs apart
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("CRYO_BUILD") or os.path.join(TOP, "build")
 
 
 def median_ms(fn, rounds):
@@ -36,7 +37,7 @@ def runc(*args, check=True):
 
 def runc_bundle(path):
     shutil.copytree(os.path.join(TOP, "var/rootfs/busybox"), os.path.join(path, "rootfs"), symlinks=True)
-    subprocess.run([os.path.join(TOP, "build/bin/cryo"), "spec", "--bundle", path], check=True)
+    subprocess.run([os.path.join(BUILD, "bin/cryo"), "spec", "--bundle", path], check=True)
     cfg_path = os.path.join(path, "config.json")
     cfg = json.load(open(cfg_path))
     cfg["process"]["terminal"] = False

@@ -4,11 +4,13 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/file.h"
 #include "runtime/container_internal.h"
+#include "runtime/exec_launcher.h"
 #include "runtime/process/console.h"
 #include "runtime/process/credentials.h"
 #include "runtime/process/launch.h"
@@ -79,7 +81,77 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
   }
 }
 
+// A launched process: exec_child's steps, minus the cgroups and namespaces it inherited.
+[[noreturn]] void launched_child(const oci::Process& p, const std::array<int, 3>& stdio,
+                                 const std::optional<oci::Seccomp>& seccomp, const std::optional<SeccompProgram>& program,
+                                 const std::string& error_prefix) noexcept {
+  try {
+    reset_signals();
+    // The parent that reaps us; its death must not leave the command running unattended.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int fd = 0; fd < 3; ++fd)
+      if (::dup2(stdio[fd], fd) < 0) throw_errno("set up fd " + std::to_string(fd) + " of the process");
+    rebind_null_stdio();
+    if (::setsid() < 0) throw_errno("setsid");
+    enter_cwd(p);
+    apply_rlimits(p.rlimits);
+    std::string exe = resolve_executable(p);
+    auto load = [&] {
+      if (program) load_seccomp_program(*program);
+      else if (seccomp) load_seccomp(*seccomp).release();
+    };
+    bool early = seccomp_loads_early(p, seccomp);
+    if (early) load();
+    std::function<void()> late;
+    if (seccomp && !early) late = load;
+    finish_and_exec_with(p, exe, late, 0);
+  } catch (const std::exception& e) {
+    std::string msg = error_prefix + e.what() + "\n";
+    ssize_t n = ::write(2, msg.data(), msg.size());
+    (void)n;
+  }
+  ::_exit(127);
+}
+
 }  // namespace
+
+ExecLauncher ExecLauncher::prepare(const GlobalOptions& g, const std::string& id) {
+  StateStore store(g.root);
+  ExecLauncher l;
+  std::vector<NsFd> nss;
+  std::vector<std::string> procs_files;
+  {
+    LoadedContainer c = load_container(store, id);
+    oci::Status status = c.status(store);
+    if (status != oci::Status::Running && status != oci::Status::Created)
+      throw Error("cannot exec in container `" + id + "`: it is " + oci::status_name(status));
+    nss = open_namespaces(c.record.pid);
+    procs_files = c.cgroup->procs_files();
+    l.seccomp_ = c.spec.linux.seccomp;
+  }
+  if (l.seccomp_ && !has_notify_action(*l.seccomp_)) l.program_ = compile_seccomp_program(*l.seccomp_);
+  // The order of exec: cgroups while their host paths are visible, pid and time (for the
+  // children) as ourselves, then user first and mount last.
+  for (auto& f : procs_files) write_existing_file(f, "0");
+  for (auto& ns : nss)
+    if ((ns.type == CLONE_NEWPID || ns.type == CLONE_NEWTIME) && ::setns(ns.fd.get(), ns.type) != 0)
+      throw_errno("enter the container's pid or time namespace");
+  for (auto& ns : nss)
+    if (ns.type != CLONE_NEWPID && ns.type != CLONE_NEWTIME && ::setns(ns.fd.get(), ns.type) != 0)
+      throw_errno("join the container's namespace");
+  return l;
+}
+
+pid_t ExecLauncher::launch(const oci::Process& process, const std::array<int, 3>& stdio, unsigned long clone_flags,
+                           const std::string& error_prefix) const {
+  for (int fd : stdio)
+    if (fd < 3) throw Error("launch: stdio fds must be above 2");  // dup2 would overwrite them
+  // A plain fork with extra flags (glibc's fork cannot CLONE_PARENT): no new stack, copied memory.
+  long pid = ::syscall(SYS_clone, SIGCHLD | clone_flags, nullptr, nullptr, nullptr, 0);
+  if (pid == 0) launched_child(process, stdio, seccomp_, program_, error_prefix);
+  if (pid < 0) throw_errno("fork the command");
+  return static_cast<pid_t>(pid);
+}
 
 oci::Process exec_process_from_config(const GlobalOptions& g, const std::string& id) {
   StateStore store(g.root);

@@ -2,11 +2,13 @@
 # Runs a command against a private cryod: starts build/bin/cryod on a socket in a fresh state
 # directory, exports CRYO_SOCKET and CRYO_STATE_DIR, runs the command, then stops cryod and
 # removes every sandbox, mount and file it left. usage: scripts/with-cryod.sh COMMAND [ARGS...]
+# CRYO_BUILD picks another build directory (default: build/).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+export CRYO_BUILD=${CRYO_BUILD:-$top/build}
 state=$(mktemp -d /var/tmp/cryod-run.XXXXXX)
 export CRYO_SOCKET=$state/cryod.sock CRYO_STATE_DIR=$state
-"$top/build/bin/cryod" --socket "$CRYO_SOCKET" --state-dir "$state" >"$state/cryod.log" 2>&1 &
+"$CRYO_BUILD/bin/cryod" --socket "$CRYO_SOCKET" --state-dir "$state" >"$state/cryod.log" 2>&1 &
 cryod=$!
 stop() {
   kill "$cryod" 2>/dev/null && wait "$cryod" 2>/dev/null || true

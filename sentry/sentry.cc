@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -21,6 +22,7 @@
 #include "sentry/log.h"
 #include "sentry/user.h"
 #include "sentry/binaries.h"
+#include "sentry/launcher.h"
 
 namespace cryo::sentry {
 namespace {
@@ -124,6 +126,7 @@ void Sentry::start(int ready_fd) {
       throw;
     }
     log_line("sandbox `" + cfg_.id + "` is up; init pid " + std::to_string(init_pid_));
+    start_launcher();
     if (ready) write_all(ready.get(), "ok\n", 3, "report readiness");
   } catch (const std::exception& e) {
     log_line(std::string("start failed: ") + e.what());
@@ -179,7 +182,7 @@ pid_t Sentry::bring_up_with_helper() {
 // ---- the loop ---------------------------------------------------------------------------------
 
 int Sentry::serve() {
-  enum Kind { kListen, kSignal, kInit, kConn, kOut, kErr, kIn };
+  enum Kind { kListen, kSignal, kInit, kLauncher, kConn, kOut, kErr, kIn };
   struct Slot {
     Kind kind;
     uint64_t conn = 0;
@@ -195,13 +198,16 @@ int Sentry::serve() {
     add(listen_fd_.get(), POLLIN, {kListen});
     add(signal_fd_.get(), POLLIN, {kSignal});
     add(init_pidfd_.get(), POLLIN, {kInit});
+    if (launcher_) add(launcher_->fd(), POLLIN, {kLauncher});
     for (auto& [id, c] : conns_) add(c.fd.get(), short(POLLIN | (c.out.empty() ? 0 : POLLOUT)), {kConn, id});
     auto deadline = Clock::time_point::max();
     for (auto& [id, cmd] : cmds_) {
       auto it = conns_.find(cmd->conn);
       bool lagging = it != conns_.end() && it->second.out.size() >= kMaxQueued;
-      if (cmd->out && !lagging) add(cmd->out.get(), POLLIN, {kOut, 0, id});
-      if (cmd->err && !lagging) add(cmd->err.get(), POLLIN, {kErr, 0, id});
+      // Output only once "started" went out: it comes first on the connection.
+      bool started = cmd->helper > 0 || cmd->exited;
+      if (cmd->out && started && !lagging) add(cmd->out.get(), POLLIN, {kOut, 0, id});
+      if (cmd->err && started && !lagging) add(cmd->err.get(), POLLIN, {kErr, 0, id});
       if (cmd->in && !cmd->stdin_pending.empty()) add(cmd->in.get(), POLLOUT, {kIn, 0, id});
       if (cmd->deadline && !cmd->exited) deadline = std::min(deadline, *cmd->deadline);
       if (cmd->exited) deadline = std::min(deadline, cmd->exited_at + kExitGrace);
@@ -232,6 +238,9 @@ int Sentry::serve() {
         case kInit:
           shut_down("the sandbox init exited");
           exit_code_ = 2;
+          break;
+        case kLauncher:
+          read_launcher();
           break;
         case kConn: {
           auto it = conns_.find(s.conn);
@@ -397,10 +406,13 @@ void Sentry::handle_exec(uint64_t conn_id, const json& req) {
   cmd->conn = conn_id;
   conns_.at(conn_id).cmd = cmd->id;
   std::string id = cmd->id;
-  pid_t helper = cmd->helper;
-  cmds_.emplace(id, std::move(cmd));
-  send(conn_id, {{"started", id}, {"pid", helper}});
-  pump_stdin(*cmds_.at(id));
+  Command& c = *cmds_.emplace(id, std::move(cmd)).first->second;
+  if (c.helper > 0) report_started(c);  // else once the launcher reports the pid
+  pump_stdin(c);
+}
+
+void Sentry::report_started(Command& cmd) {
+  if (cmd.conn) send(cmd.conn, {{"started", cmd.id}, {"pid", cmd.helper}});
 }
 
 void Sentry::handle_stdin(const json& req) {
@@ -435,12 +447,33 @@ json Sentry::list_commands() const {
 void Sentry::spawn_command(Command& cmd, const oci::Process& process) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) throw_errno("pipe for stdin");
-  UniqueFd in_r(in[0]), in_w(in[1]);
+  cmd.child_in.reset(in[0]);
+  cmd.in.reset(in[1]);
   if (::pipe2(out, O_CLOEXEC) != 0) throw_errno("pipe for stdout");
-  UniqueFd out_r(out[0]), out_w(out[1]);
+  cmd.out.reset(out[0]);
+  cmd.child_out.reset(out[1]);
   if (::pipe2(err, O_CLOEXEC) != 0) throw_errno("pipe for stderr");
-  UniqueFd err_r(err[0]), err_w(err[1]);
+  cmd.err.reset(err[0]);
+  cmd.child_err.reset(err[1]);
+  set_nonblocking(cmd.in.get());
+  set_nonblocking(cmd.out.get());
+  set_nonblocking(cmd.err.get());
+  // A launcher that died after it was ready (OOM, killed) is replaced, in the background; one
+  // that never got ready is not retried.
+  if (!launcher_ && !launcher_failed_ && !stopping_) start_launcher();
+  if (launcher_ && launcher_->request(process, {cmd.child_in.get(), cmd.child_out.get(), cmd.child_err.get()})) {
+    cmd.process = process;
+    launching_.push_back(cmd.id);
+    return;
+  }
+  spawn_with_helper(cmd, process);
+}
 
+// The launcher's fork failed, or it is not there: container_exec in a forked helper, which
+// prepares the process from scratch (and can still join a cgroup whose pids limit is reached).
+void Sentry::spawn_with_helper(Command& cmd, oci::Process process) {
+  UniqueFd in_r = std::move(cmd.child_in), out_w = std::move(cmd.child_out), err_w = std::move(cmd.child_err);
+  cmd.process.reset();
   runtime::ExecOptions o;
   o.id = cfg_.id;
   o.process = process;
@@ -474,13 +507,120 @@ void Sentry::spawn_command(Command& cmd, const oci::Process& process) {
     }
   }
   cmd.helper = pid;
-  cmd.in = std::move(in_w);
-  cmd.out = std::move(out_r);
-  cmd.err = std::move(err_r);
-  set_nonblocking(cmd.in.get());
-  set_nonblocking(cmd.out.get());
-  set_nonblocking(cmd.err.get());
   log_line("exec " + cmd.id + ": `" + process.args[0] + "` (helper pid " + std::to_string(pid) + ")");
+}
+
+// ---- the launcher -----------------------------------------------------------------------------
+
+void Sentry::start_launcher() {
+  try {
+    launcher_ = Launcher::start(runtime_options(cfg_), cfg_.id, base_process_);
+    launcher_ready_ = false;
+  } catch (const std::exception& e) {
+    launcher_failed_ = true;
+    log_line(std::string("no command launcher, commands go through exec helpers: ") + e.what());
+  }
+}
+
+void Sentry::read_launcher() {
+  try {
+    while (launcher_) {
+      auto r = launcher_->read_reply();
+      if (!r) return;
+      if (!launcher_ready_) {
+        if (!r->ready) {
+          launcher_failed_ = true;
+          throw Error(r->error);
+        }
+        launcher_ready_ = true;
+        log_line("command launcher ready (pid " + std::to_string(launcher_->pid()) + ")");
+        continue;
+      }
+      if (launching_.empty()) throw Error("the command launcher answered a request never made");
+      std::string id = launching_.front();
+      launching_.pop_front();
+      auto it = cmds_.find(id);
+      if (it == cmds_.end()) continue;
+      if (r->pid > 0) {
+        launched(*it->second, r->pid);
+      } else {
+        // EAGAIN at the pids limit above all: a helper's process joins the cgroup instead of
+        // forking inside it, which the limit allows (to clean up after a fork bomb, say).
+        log_line("exec " + id + ": the launcher could not fork (" + r->error + "); using an exec helper");
+        try {
+          spawn_with_helper(*it->second, *it->second->process);
+          report_started(*it->second);
+        } catch (const std::exception& e) {
+          fail_to_start(*it->second, e.what());
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    launcher_gone(e.what());
+  }
+  if (launching_.empty()) early_exits_.clear();
+}
+
+void Sentry::launched(Command& cmd, pid_t pid) {
+  cmd.helper = cmd.pid = pid;
+  log_line("exec " + cmd.id + ": `" + cmd.process->args[0] + "` (pid " + std::to_string(pid) + ")");
+  cmd.process.reset();
+  // Our copies of the command's ends: without closing them its pipes would never reach EOF.
+  cmd.child_in.reset();
+  cmd.child_out.reset();
+  cmd.child_err.reset();
+  report_started(cmd);
+  if (auto e = early_exits_.find(pid); e != early_exits_.end()) {
+    cmd.exited = true;
+    cmd.exit_code = decode_status(e->second);
+    cmd.exited_at = Clock::now();
+    early_exits_.erase(e);
+  } else if (cmd.pending_signal) {
+    signal_command(cmd, cmd.pending_signal);
+  }
+}
+
+// The launcher died or misbehaved. It serves one request at a time, so only the oldest
+// unanswered one may have been forked: running it again could run it twice, so it fails. The
+// others were never read and go through exec helpers. Before it was ready it had read none.
+void Sentry::launcher_gone(const std::string& why) {
+  log_line("command launcher gone: " + why);
+  launcher_.reset();
+  std::deque<std::string> pending;
+  pending.swap(launching_);
+  bool first_uncertain = launcher_ready_;
+  for (auto& id : pending) {
+    auto it = cmds_.find(id);
+    if (it == cmds_.end() || !it->second->process) continue;
+    Command& cmd = *it->second;
+    try {
+      if (std::exchange(first_uncertain, false)) throw Error("the command launcher died while starting it");
+      spawn_with_helper(cmd, *cmd.process);
+      report_started(cmd);
+    } catch (const std::exception& e) {
+      fail_to_start(cmd, e.what());
+    }
+  }
+  early_exits_.clear();
+}
+
+// A command that could not be started ends like a failed exec: the reason on its stderr, 127.
+void Sentry::fail_to_start(Command& cmd, const std::string& why) {
+  log_line("exec " + cmd.id + ": " + why);
+  std::string msg = "cryo-sentry: " + why + "\n";
+  if (cmd.child_err) {
+    ssize_t n = ::write(cmd.child_err.get(), msg.data(), msg.size());
+    (void)n;
+  }
+  cmd.process.reset();
+  cmd.child_in.reset();
+  cmd.child_out.reset();
+  cmd.child_err.reset();
+  cmd.helper = 0;  // nothing to wait for or signal
+  cmd.exited = true;
+  cmd.exit_code = 127;
+  cmd.exited_at = Clock::now();
+  report_started(cmd);
 }
 
 void Sentry::signal_command(Command& cmd, int sig) {
@@ -497,8 +637,10 @@ void Sentry::signal_command(Command& cmd, int sig) {
     // The exec'd process leads its own session and process group: signal the whole group,
     // so `sh -c 'a | b'` and its children go too.
     if (::kill(-cmd.pid, sig) != 0) ::kill(cmd.pid, sig);
-  } else {
+  } else if (cmd.helper > 0) {
     ::kill(cmd.helper, sig);  // not exec'd yet: the helper forwards it (or takes it, for SIGKILL)
+  } else {
+    cmd.pending_signal = sig;  // the launcher has not reported the pid yet
   }
 }
 
@@ -506,14 +648,23 @@ void Sentry::reap_children() {
   int status;
   pid_t p;
   while ((p = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    bool known = false;
     for (auto& [id, cmd] : cmds_)
       if (cmd->helper == p) {
+        known = true;
         cmd->exited = true;
         cmd->exit_code = decode_status(status);
         if (cmd->timed_out && cmd->exit_code == 0) cmd->exit_code = 137;
         cmd->exited_at = Clock::now();
         ::unlink(paths_.cmd_pid_file(id).c_str());
       }
+    if (launcher_ && p == launcher_->pid()) {
+      read_launcher();  // the replies it sent before it died, then its EOF
+      if (launcher_) launcher_gone("exited with status " + std::to_string(status));
+    } else if (!known && !launching_.empty()) {
+      // Launched commands are our children: one can exit before the launcher's reply names it.
+      early_exits_[p] = status;
+    }
   }
 }
 
@@ -556,7 +707,7 @@ void Sentry::check_commands() {
     if (!cmd->exited && cmd->deadline && now >= *cmd->deadline && !cmd->timed_out) {
       cmd->timed_out = true;
       signal_command(*cmd, SIGKILL);
-      ::kill(cmd->helper, SIGKILL);
+      if (cmd->helper > 0) ::kill(cmd->helper, SIGKILL);
     }
     if (cmd->exited && ((!cmd->out && !cmd->err) || now >= cmd->exited_at + kExitGrace)) done.push_back(id);
   }
@@ -580,9 +731,10 @@ void Sentry::shut_down(const std::string& why) {
   log_line("shutting down: " + why);
   ::unlink(paths_.socket().c_str());  // new clients fail fast from here on
   listen_fd_.reset();
+  launcher_.reset();
   for (auto& [id, cmd] : cmds_) {
     signal_command(*cmd, SIGKILL);
-    ::kill(cmd->helper, SIGKILL);
+    if (cmd->helper > 0) ::kill(cmd->helper, SIGKILL);
   }
   json reply = {{"ok", true}};
   try {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@
 
 #include "base/fd.h"
 #include "oci/spec.h"
+#include "sentry/launcher.h"
 #include "sentry/layout.h"
 #include "sentry/protocol.h"
 
@@ -33,9 +35,15 @@ struct Connection {
 
 struct Command {
   std::string id;
-  pid_t helper = -1;  // the forked sentry child that runs runtime::container_exec
+  // The child we wait for: the process itself when the launcher forked it, else the forked
+  // sentry child that runs runtime::container_exec. -1 while the launcher has not answered.
+  pid_t helper = -1;
   pid_t pid = 0;      // host pid of the exec'd process (its process group), once known
   UniqueFd in, out, err;
+  // Until the command is forked: the process and the pipes' other ends, kept for the fallback.
+  std::optional<oci::Process> process;
+  UniqueFd child_in, child_out, child_err;
+  int pending_signal = 0;  // asked for before the launcher reported the pid
   std::string stdin_pending;
   bool stdin_close = false;
   uint64_t conn = 0;  // connection streaming the output; 0 when nobody listens
@@ -64,6 +72,14 @@ class Sentry {
 
   oci::Process exec_process(const nlohmann::json& req);
   void spawn_command(Command& cmd, const oci::Process& process);
+  // By value: callers pass cmd.process, which this resets.
+  void spawn_with_helper(Command& cmd, oci::Process process);
+  void start_launcher();
+  void read_launcher();
+  void launcher_gone(const std::string& why);
+  void launched(Command& cmd, pid_t pid);
+  void report_started(Command& cmd);
+  void fail_to_start(Command& cmd, const std::string& why);
   void signal_command(Command& cmd, int sig);
   void reap_children();
   void pump_output(Command& cmd, bool is_err, bool drain);
@@ -85,6 +101,11 @@ class Sentry {
   UniqueFd init_pidfd_, root_fd_, listen_fd_, signal_fd_;
   std::map<uint64_t, Connection> conns_;
   std::map<std::string, std::unique_ptr<Command>> cmds_;
+  std::unique_ptr<Launcher> launcher_;
+  bool launcher_ready_ = false;
+  bool launcher_failed_ = false;  // it could not get ready: exec helpers from then on
+  std::deque<std::string> launching_;  // commands sent to the launcher, in order, awaiting their pid
+  std::map<pid_t, int> early_exits_;   // children reaped while launches were pending: pid -> status
   uint64_t next_conn_ = 1;
   uint64_t next_cmd_ = 1;
   bool stopping_ = false;

@@ -48,6 +48,9 @@ void Server::configure(httplib::Server& http, bool require_token) {
   http.set_payload_max_length(std::max(options_.max_json_body, options_.max_file_body));
   // Let the keep-alive loop notice shutdown quickly.
   http.set_keep_alive_timeout(2);
+  // The SDK keeps its connection open between requests (a new one per request costs an accept
+  // and a hand-off to the pool); httplib's default of 5 requests per connection would undo that.
+  http.set_keep_alive_max_count(1000);
   if (require_token) {
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       const std::string prefix = "Bearer ";

@@ -91,8 +91,15 @@ bool seccomp_loads_early(const oci::Process& p, const std::optional<oci::Seccomp
 
 void finish_and_exec(const oci::Process& p, const std::string& executable,
                      const std::optional<oci::Seccomp>& seccomp, bool seccomp_loaded, int preserve_fds) {
+  std::function<void()> load;
+  if (seccomp && !seccomp_loaded) load = [&] { load_seccomp(*seccomp).release(); };
+  finish_and_exec_with(p, executable, load, preserve_fds);
+}
+
+void finish_and_exec_with(const oci::Process& p, const std::string& executable,
+                          const std::function<void()>& load_seccomp_late, int preserve_fds) {
   apply_user_and_capabilities(p);
-  if (seccomp && !seccomp_loaded) load_seccomp(*seccomp).release();
+  if (load_seccomp_late) load_seccomp_late();
   // Only stdio and --preserve-fds reach the container: everything else closes on exec.
   for (int fd = 3; fd < 3 + preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
   if (::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) != 0)

@@ -2,6 +2,7 @@
 // container: working directory, rlimits, identity, capabilities, seccomp, fds, execve.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -27,5 +28,9 @@ bool has_notify_action(const oci::Seccomp& s);
 [[noreturn]] void finish_and_exec(const oci::Process& p, const std::string& executable,
                                   const std::optional<oci::Seccomp>& seccomp, bool seccomp_loaded,
                                   int preserve_fds);
+// The same, with the late seccomp step given by the caller (a precompiled filter); an empty
+// function means no filter to load now.
+[[noreturn]] void finish_and_exec_with(const oci::Process& p, const std::string& executable,
+                                       const std::function<void()>& load_seccomp_late, int preserve_fds);
 
 }  // namespace cryo::runtime

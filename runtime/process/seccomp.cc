@@ -1,7 +1,11 @@
 #include "runtime/process/seccomp.h"
 
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -92,6 +96,34 @@ void compile_seccomp(const oci::Seccomp& profile) {
   // Exporting runs the whole compilation; the program itself is not needed.
   UniqueFd sink(::open("/dev/null", O_WRONLY | O_CLOEXEC));
   check(seccomp_export_bpf(ctx.get(), sink.get()), "seccomp: compile");
+}
+
+SeccompProgram compile_seccomp_program(const oci::Seccomp& profile) {
+  for (auto& r : profile.syscalls)
+    if (r.action == "SCMP_ACT_NOTIFY") throw Error("seccomp: a profile with SCMP_ACT_NOTIFY cannot be precompiled");
+  FilterPtr ctx = build(profile);
+  UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "cryo-seccomp", MFD_CLOEXEC)));
+  if (!mem) throw_errno("memfd_create for the compiled seccomp filter");
+  check(seccomp_export_bpf(ctx.get(), mem.get()), "seccomp: compile");
+  off_t size = ::lseek(mem.get(), 0, SEEK_END);
+  if (size <= 0 || size % sizeof(sock_filter) != 0) throw Error("seccomp: compiled filter has a bad size");
+  SeccompProgram prog;
+  prog.code.resize(static_cast<size_t>(size) / sizeof(sock_filter));
+  if (::pread(mem.get(), prog.code.data(), static_cast<size_t>(size), 0) != size) throw_errno("read the compiled seccomp filter");
+  // The same flags seccomp_load derives from the attributes build() set (TSYNC, LOG, SSB).
+  for (auto& f : profile.flags) {
+    if (f == "SECCOMP_FILTER_FLAG_LOG") prog.flags |= SECCOMP_FILTER_FLAG_LOG;
+    else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") prog.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    else if (f == "SECCOMP_FILTER_FLAG_TSYNC") prog.flags |= SECCOMP_FILTER_FLAG_TSYNC;
+  }
+  return prog;
+}
+
+void load_seccomp_program(const SeccompProgram& program) {
+  sock_fprog fprog{};
+  fprog.len = static_cast<unsigned short>(program.code.size());
+  fprog.filter = const_cast<sock_filter*>(program.code.data());
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, program.flags, &fprog) != 0) throw_errno("seccomp: load filter");
 }
 
 UniqueFd load_seccomp(const oci::Seccomp& profile) {

@@ -4,6 +4,8 @@ import http.client
 import json
 import os
 import socket
+import threading
+import time
 import urllib.parse
 
 from .exceptions import SandboxError, error_from_reply
@@ -28,8 +30,21 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+# Connections kept open between requests (HTTP/1.1 keep-alive), one per thread and daemon, so a
+# request does not pay for a new connection (and cryod for accepting it). cryod closes a
+# connection idle for 2 s; one idle for longer than this is not reused but replaced.
+_KEEPALIVE_IDLE = 1.0
+_pool = threading.local()
+
+
+def _closed_while_idle(error):
+    """The kept-alive connection was closed by cryod before it read the request (idle, or its
+    per-connection request limit): nothing ran, the request can go out again on a new one."""
+    return isinstance(error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+
+
 class Transport:
-    """One connection per request: simple, and safe to share between threads."""
+    """Safe to share between threads: each thread keeps its own connection to the daemon."""
 
     def __init__(self, socket_path=None, base_url=None, token=None):
         self.base_url = base_url or os.environ.get("CRYO_BASE_URL") or None
@@ -56,15 +71,19 @@ class Transport:
         q = {k: v for k, v in query.items() if v is not None}
         return p + ("?" + urllib.parse.urlencode(q) if q else "")
 
-    def _send(self, method, path, body, content_type, timeout):
-        conn = self._connect(timeout)
+    def _headers(self, body, content_type):
         headers = {}
         if body is not None:
             headers["Content-Type"] = content_type
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _send(self, method, path, body, content_type, timeout):
+        """A request on a connection of its own (for streams and downloads, which hold it)."""
+        conn = self._connect(timeout)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=self._headers(body, content_type))
             return conn, conn.getresponse()
         except socket.timeout as e:
             conn.close()
@@ -73,6 +92,55 @@ class Transport:
         except OSError as e:
             conn.close()
             raise SandboxError(f"cannot reach cryod at {self._where()}: {e}") from e
+
+    def _kept_alive(self, timeout):
+        """This thread's open connection to the daemon, if fresh enough to reuse, else None."""
+        if getattr(_pool, "pid", None) != os.getpid():
+            # New thread, or a forked child: the parent's connections are not ours to use.
+            _pool.conns, _pool.pid = {}, os.getpid()
+        conns = _pool.conns
+        entry = conns.pop((self._where(), self.token), None)
+        if entry is None:
+            return None
+        conn, idle_since = entry
+        if conn.sock is None or time.monotonic() - idle_since > _KEEPALIVE_IDLE:
+            conn.close()
+            return None
+        conn.timeout = timeout
+        conn.sock.settimeout(timeout)
+        return conn
+
+    def _keep(self, conn, resp):
+        if resp.will_close or conn.sock is None:
+            conn.close()
+            return
+        _pool.conns[(self._where(), self.token)] = (conn, time.monotonic())
+
+    def _exchange(self, method, path, body, content_type, timeout):
+        """Sends a request on this thread's kept-alive connection (or a new one) and reads the
+        whole reply; returns (response, data). The connection stays open for the next request."""
+        headers = self._headers(body, content_type)
+        conn = self._kept_alive(timeout)
+        reused = conn is not None
+        while True:
+            if conn is None:
+                conn = self._connect(timeout)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except socket.timeout as e:
+                conn.close()
+                from .exceptions import TimeoutError as CryoTimeout
+                raise CryoTimeout(f"{method} {path}: no reply from cryod within {timeout}s") from e
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                if reused and _closed_while_idle(e):
+                    conn, reused = None, False
+                    continue
+                raise SandboxError(f"cannot reach cryod at {self._where()}: {e}") from e
+            self._keep(conn, resp)
+            return resp, data
 
     @staticmethod
     def _raise_for(resp, data, what):
@@ -91,11 +159,7 @@ class Transport:
             body, ctype = json.dumps(payload).encode(), "application/json"
         else:
             body, ctype = (b"" if method in ("POST", "PUT") else None), "application/json"
-        conn, resp = self._send(method, path, body, ctype, timeout)
-        try:
-            data = resp.read()
-        finally:
-            conn.close()
+        resp, data = self._exchange(method, path, body, ctype, timeout)
         if resp.status >= 400:
             self._raise_for(resp, data, f"{method} {path}")
         if resp.getheader("Content-Type", "").startswith("application/json"):

@@ -1,0 +1,199 @@
+#include "sentry/launcher.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "runtime/exec_launcher.h"
+
+namespace cryo::sentry {
+namespace {
+
+using nlohmann::json;
+
+// A request carries argv and env; beyond this it is refused and the sentry's fallback runs it.
+constexpr size_t kMaxRequest = 1 << 20;
+constexpr int kSockFd = 3;  // the launcher's end of the socket, once it runs
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Sends one message; SCM_RIGHTS carries `fds` when there are any. Returns errno, 0 on success.
+int send_message(int sock, const std::string& data, const std::vector<int>& fds, int flags) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)] = {};
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  for (;;) {
+    if (::sendmsg(sock, &msg, flags | MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+void reply(const json& j) {
+  // Blocking: the sentry reads replies as soon as its loop comes round.
+  int err = send_message(kSockFd, dump(j), {}, 0);
+  if (err == EPIPE || err == ECONNRESET) ::_exit(0);  // the sentry is gone
+}
+
+// One request: the fds it carried (owned) and its text; nullopt at EOF.
+struct Request {
+  std::vector<UniqueFd> fds;
+  std::string text;
+  bool truncated = false;
+};
+
+std::optional<Request> receive(std::vector<char>& buf) {
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = ::recvmsg(kSockFd, &msg, MSG_CMSG_CLOEXEC)) < 0)
+    if (errno != EINTR) throw_errno("receive a launch request");
+  if (n == 0) return std::nullopt;
+  Request r;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      r.fds.emplace_back(fd);
+    }
+  }
+  r.truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+  r.text.assign(buf.data(), static_cast<size_t>(n));
+  return r;
+}
+
+oci::Process process_of(const oci::Process& base, const json& j) {
+  oci::Process p = base;
+  p.args = j.at("args").get<std::vector<std::string>>();
+  p.env = j.at("env").get<std::vector<std::string>>();
+  p.cwd = j.at("cwd").get<std::string>();
+  p.user.uid = j.at("uid").get<uint32_t>();
+  p.user.gid = j.at("gid").get<uint32_t>();
+  p.user.additional_gids = j.at("gids").get<std::vector<uint32_t>>();
+  return p;
+}
+
+json launch_one(const runtime::ExecLauncher& launcher, const oci::Process& base, const Request& r) {
+  try {
+    if (r.truncated) throw Error("launch request too large");
+    if (r.fds.size() != 3) throw Error("launch request without its 3 stdio fds");
+    oci::Process p = process_of(base, json::parse(r.text));
+    pid_t pid = launcher.launch(p, {r.fds[0].get(), r.fds[1].get(), r.fds[2].get()}, CLONE_PARENT, "cryo-sentry: ");
+    return {{"pid", pid}};
+  } catch (const SysError& e) {
+    return {{"error", e.what()}, {"errno", e.code()}};
+  } catch (const std::exception& e) {
+    return {{"error", e.what()}, {"errno", 0}};
+  }
+}
+
+// The launcher process: prepares once, then forks one command per request until EOF.
+[[noreturn]] void run_launcher(const runtime::GlobalOptions& g, const std::string& id, const oci::Process& base,
+                               pid_t sentry) noexcept {
+  // Nothing but SIGKILL (the sentry's, or our parent death signal) should stop us between requests.
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != sentry) ::_exit(0);
+  try {
+    runtime::ExecLauncher launcher = runtime::ExecLauncher::prepare(g, id);
+    reply({{"ready", true}});
+    std::vector<char> buf(kMaxRequest);
+    while (auto r = receive(buf)) reply(launch_one(launcher, base, *r));
+    ::_exit(0);
+  } catch (const std::exception& e) {
+    json j = {{"error", std::string("command launcher: ") + e.what()}, {"errno", 0}};
+    send_message(kSockFd, dump(j), {}, 0);
+  }
+  ::_exit(1);
+}
+
+}  // namespace
+
+std::unique_ptr<Launcher> Launcher::start(const runtime::GlobalOptions& g, const std::string& id,
+                                          const oci::Process& base) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw_errno("socketpair for the command launcher");
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  pid_t sentry = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork the command launcher");
+  if (pid == 0) {
+    // Only stdio (/dev/null) and the socket: the sentry's other fds (its listener, connections,
+    // command pipes) must not stay open in a process that lives as long as the sandbox.
+    if (::dup2(theirs.get(), kSockFd) < 0) ::_exit(1);
+    ::syscall(SYS_close_range, kSockFd + 1, ~0U, 0);
+    run_launcher(g, id, base, sentry);
+  }
+  if (::fcntl(ours.get(), F_SETFL, ::fcntl(ours.get(), F_GETFL) | O_NONBLOCK) != 0) {
+    ::kill(pid, SIGKILL);
+    throw_errno("make the command launcher's socket non-blocking");
+  }
+  return std::unique_ptr<Launcher>(new Launcher(pid, std::move(ours)));
+}
+
+Launcher::~Launcher() {
+  sock_.reset();
+  ::kill(pid_, SIGKILL);
+}
+
+bool Launcher::request(const oci::Process& p, const std::array<int, 3>& stdio) {
+  json j = {{"args", p.args}, {"env", p.env}, {"cwd", p.cwd}, {"uid", p.user.uid}, {"gid", p.user.gid},
+            {"gids", p.user.additional_gids}};
+  std::string text = dump(j);
+  if (text.size() > kMaxRequest) return false;
+  // EAGAIN (many requests queued behind a frozen launcher) and EMSGSIZE: the caller falls back.
+  return send_message(sock_.get(), text, {stdio[0], stdio[1], stdio[2]}, MSG_DONTWAIT) == 0;
+}
+
+std::optional<Launcher::Reply> Launcher::read_reply() {
+  char buf[64 * 1024];
+  ssize_t n;
+  while ((n = ::recv(sock_.get(), buf, sizeof buf, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  }
+  if (n < 0 && errno == EAGAIN) return std::nullopt;
+  if (n < 0) throw_errno("read from the command launcher");
+  if (n == 0) throw Error("the command launcher exited");
+  Reply r;
+  try {
+    json j = json::parse(std::string_view(buf, static_cast<size_t>(n)));
+    r.ready = j.value("ready", false);
+    r.pid = j.value("pid", 0);
+    r.error = j.value("error", "");
+    r.error_code = j.value("errno", 0);
+  } catch (const json::exception& e) {
+    throw Error(std::string("the command launcher sent a malformed reply: ") + e.what());
+  }
+  return r;
+}
+
+}  // namespace cryo::sentry
