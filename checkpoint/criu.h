@@ -72,6 +72,7 @@ struct CgroupRoot {  // --cgroup-root [CONTROLLER:]PATH
 struct PageServer {
   std::string address;
   int port = 0;
+  int fd = -1;  // an already connected socket of this process (dump only); address/port unused then
 };
 
 // Options that dump, pre-dump and restore share.
@@ -154,6 +155,9 @@ struct CriuConfig {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // A directory put first on criu's PATH: cryo's own tools for the programs criu runs (see
+  // tmpfs_tar.cc). Empty: criu's PATH is ours.
+  std::string tools_dir;
 };
 
 class CriuClient {

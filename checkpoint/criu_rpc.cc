@@ -59,6 +59,7 @@ void set_flags(const CommonOptions& o, criu::criu_opts& p) {
     auto* ps = p.mutable_ps();
     if (!o.page_server->address.empty()) ps->set_address(o.page_server->address);
     ps->set_port(o.page_server->port);
+    if (o.page_server->fd >= 0) ps->set_fd(o.page_server->fd);
   }
   if (!o.lsm_profile.empty()) p.set_lsm_profile(o.lsm_profile);
   if (!o.lsm_mount_context.empty()) p.set_lsm_mount_context(o.lsm_mount_context);

@@ -211,7 +211,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
-  checkpoint::CriuClient criu({g.criu});
+  checkpoint::CriuClient criu({g.criu, {}, -1, -1, -1, criu_tools_dir()});
   auto caps = criu_capabilities(criu, g.root);
 
   ContainerLock lock = store.create(o.id);
