@@ -247,7 +247,15 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   UniqueFd work = open_or_throw(work_path, O_RDONLY | O_DIRECTORY);
   auto ropts = restore_options(o, spec, bundle, rec.rootfs, images.get(), work.get());
   std::vector<UniqueFd> stdio_copies = inherit_stdio(meta, ropts);
-  if (lazy) ropts.lazy_pages = true;
+  if (lazy) {
+    try {
+      lazy->wait_ready();
+      ropts.lazy_pages = true;
+    } catch (const checkpoint::CriuError& e) {
+      std::cerr << "cryo restore: restoring memory eagerly, the lazy-pages daemon did not start: " << e.what() << "\n";
+      lazy.reset();
+    }
+  }
   UniqueFd netns;
   if (meta.fresh_netns_lo_up) {
     // The bundle may name a network namespace to join (an engine's); otherwise a fresh one.
