@@ -77,6 +77,7 @@ struct PageServer {
 
 // Options that dump, pre-dump and restore share.
 struct CommonOptions {
+  uint32_t empty_ns = 0;  // namespaces dumped/restored without content; CRIU accepts CLONE_NEWNET only
   int images_dir_fd = -1;  // the image directory; CRIU opens it through /proc/<our pid>/fd
   std::string images_dir;  // used only when images_dir_fd < 0
   int work_dir_fd = -1;    // where CRIU keeps its log and scratch files; default: the images dir
@@ -127,7 +128,6 @@ struct RestoreOptions : CommonOptions {
   // (0-2 mean criu's stdio, see CriuConfig).
   std::vector<InheritFd> inherit_fds;
   std::vector<JoinNamespace> join_ns;
-  uint32_t empty_ns = 0;  // only CLONE_NEWNET is accepted by CRIU
   bool tcp_close = false;
 };
 

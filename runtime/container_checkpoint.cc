@@ -64,6 +64,7 @@ checkpoint::DumpOptions dump_options(const CheckpointOptions& o, const LoadedCon
   // stops the tasks one by one instead, which copes with stopped tasks.
   if (!any_task_stopped(c)) d.freeze_cgroup = c.cgroup->freezer_dir();
   d.status_fd = o.status_fd;
+  d.empty_ns = parse_empty_ns(o.empty_ns);
   if (!o.page_server.empty()) d.page_server = parse_page_server(o.page_server);
   for (auto& m : external_mounts(c.spec)) d.ext_mounts.push_back({m.destination, m.destination});
   return d;

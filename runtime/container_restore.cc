@@ -123,6 +123,7 @@ checkpoint::RestoreOptions restore_options(const RestoreOptions& o, const oci::S
                        o.manage_cgroups_mode);
   r.images_dir_fd = images_fd;
   r.work_dir_fd = work_fd;
+  r.empty_ns = parse_empty_ns(o.empty_ns);
   r.log_file = "restore.log";
   r.root = rootfs;
   r.rst_sibling = true;

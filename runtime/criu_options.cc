@@ -83,6 +83,16 @@ void apply_common_options(checkpoint::CommonOptions& c, bool tcp_established, bo
   else throw Error("--manage-cgroups-mode: must be soft, full, strict or ignore, got `" + mode + "`");
 }
 
+uint32_t parse_empty_ns(const std::vector<std::string>& names) {
+  uint32_t flags = 0;
+  for (auto& n : names) {
+    if (n != "network" && n != "net")
+      throw Error("--empty-ns: CRIU can only leave the network namespace empty, got `" + n + "`");
+    flags |= CLONE_NEWNET;
+  }
+  return flags;
+}
+
 std::string criu_tools_dir() {
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
