@@ -138,7 +138,7 @@ criu::criu_resp parse_response(const Call& call, const Message& m) {
 criu::criu_resp run_request(const CriuConfig& config, const std::string& binary,
                             const criu::criu_req& req, const Call& call,
                             const NotifyHandler& handler) {
-  SpawnSpec spec{binary, call.pass_fds, config.stdin_fd, config.stdout_fd, config.stderr_fd};
+  SpawnSpec spec{binary, call.pass_fds, config.stdin_fd, config.stdout_fd, config.stderr_fd, config.tools_dir};
   std::optional<CriuProcess> started;
   try {
     started.emplace(CriuProcess::spawn(spec));
@@ -272,7 +272,10 @@ criu::criu_req build(criu::criu_req_type type, const Options& opts, const std::s
 
 void CriuClient::dump(const DumpOptions& opts, const NotifyHandler& on_notify) {
   criu::criu_req req = build(criu::DUMP, opts, "dump", bool(on_notify));
-  run_request(config_, binary_, req, Call{"dump", log_location(opts, req.opts()), {}}, on_notify);
+  Call call{"dump", log_location(opts, req.opts()), {}};
+  // A connected page-server socket is named by its number in criu's table: criu must get it.
+  if (opts.page_server && opts.page_server->fd > 2) call.pass_fds.push_back(opts.page_server->fd);
+  run_request(config_, binary_, req, call, on_notify);
 }
 
 void CriuClient::pre_dump(const DumpOptions& opts, const NotifyHandler& on_notify) {

@@ -72,10 +72,12 @@ struct CgroupRoot {  // --cgroup-root [CONTROLLER:]PATH
 struct PageServer {
   std::string address;
   int port = 0;
+  int fd = -1;  // an already connected socket of this process (dump only); address/port unused then
 };
 
 // Options that dump, pre-dump and restore share.
 struct CommonOptions {
+  uint32_t empty_ns = 0;  // namespaces dumped/restored without content; CRIU accepts CLONE_NEWNET only
   int images_dir_fd = -1;  // the image directory; CRIU opens it through /proc/<our pid>/fd
   std::string images_dir;  // used only when images_dir_fd < 0
   int work_dir_fd = -1;    // where CRIU keeps its log and scratch files; default: the images dir
@@ -126,7 +128,6 @@ struct RestoreOptions : CommonOptions {
   // (0-2 mean criu's stdio, see CriuConfig).
   std::vector<InheritFd> inherit_fds;
   std::vector<JoinNamespace> join_ns;
-  uint32_t empty_ns = 0;  // only CLONE_NEWNET is accepted by CRIU
   bool tcp_close = false;
 };
 
@@ -154,6 +155,9 @@ struct CriuConfig {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // A directory put first on criu's PATH: cryo's own tools for the programs criu runs (see
+  // tmpfs_tar.cc). Empty: criu's PATH is ours.
+  std::string tools_dir;
 };
 
 class CriuClient {

@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "base/error.h"
 
@@ -44,11 +46,28 @@ UniqueFd make_capture() {
   return UniqueFd(fd);
 }
 
+// Our environment, with `path_prefix` (when set) first on PATH.
+std::vector<std::string> child_environment(const std::string& path_prefix) {
+  std::vector<std::string> env;
+  bool has_path = false;
+  for (char** e = environ; *e; ++e) {
+    std::string var = *e;
+    if (!path_prefix.empty() && var.rfind("PATH=", 0) == 0) {
+      var = "PATH=" + path_prefix + ":" + var.substr(5);
+      has_path = true;
+    }
+    env.push_back(std::move(var));
+  }
+  if (!path_prefix.empty() && !has_path) env.push_back("PATH=" + path_prefix + ":/usr/sbin:/usr/bin:/sbin:/bin");
+  return env;
+}
+
 // Everything the child needs, prepared before fork: after fork it may only make async-signal-safe
 // calls (the caller can be multi-threaded), so no allocation there.
 struct ChildPlan {
   const char* binary;
   char* const* argv;
+  char* const* envp;
   int stdio[3];
   int sock;
   const int* pass_fds;
@@ -89,7 +108,7 @@ enum Stage { kStageSignals = 1, kStageFds, kStageExec };
   for (size_t i = 0; i < p.n_pass; ++i)
     if (::fcntl(p.pass_fds[i], F_SETFD, 0) != 0) report_and_exit(p.err_pipe, kStageFds);
 
-  ::execve(p.binary, p.argv, environ);
+  ::execve(p.binary, p.argv, p.envp);
   report_and_exit(p.err_pipe, kStageExec);
   ::_exit(127);
 }
@@ -148,8 +167,13 @@ CriuProcess CriuProcess::spawn(const SpawnSpec& spec) {
   std::string fd_arg = std::to_string(theirs.get());
   std::vector<char*> argv = {const_cast<char*>(spec.binary.c_str()), const_cast<char*>("swrk"),
                              fd_arg.data(), nullptr};
+  std::vector<std::string> env_strings = child_environment(spec.path_prefix);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   ChildPlan plan{spec.binary.c_str(),
                  argv.data(),
+                 envp.data(),
                  {spec.stdin_fd >= 0 ? spec.stdin_fd : dev_null.get(),
                   spec.stdout_fd >= 0 ? spec.stdout_fd : proc.capture_.get(),
                   spec.stderr_fd >= 0 ? spec.stderr_fd : proc.capture_.get()},

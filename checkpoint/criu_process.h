@@ -16,6 +16,7 @@ struct SpawnSpec {
   int stdin_fd = -1;          // -1: /dev/null
   int stdout_fd = -1;         // -1: the capture buffer
   int stderr_fd = -1;         // -1: the capture buffer
+  std::string path_prefix;    // a directory put first on criu's PATH (the tools it runs)
 };
 
 struct Message {

@@ -40,6 +40,7 @@ void set_images_and_logs(const CommonOptions& o, const std::string& request, cri
 }
 
 void set_flags(const CommonOptions& o, criu::criu_opts& p) {
+  if (o.empty_ns) p.set_empty_ns(o.empty_ns);
   // Only send what differs from CRIU's defaults, so the request reads like the command line would.
   if (o.tcp_established) p.set_tcp_established(true);
   if (o.ext_unix_sk) p.set_ext_unix_sk(true);
@@ -59,6 +60,7 @@ void set_flags(const CommonOptions& o, criu::criu_opts& p) {
     auto* ps = p.mutable_ps();
     if (!o.page_server->address.empty()) ps->set_address(o.page_server->address);
     ps->set_port(o.page_server->port);
+    if (o.page_server->fd >= 0) ps->set_fd(o.page_server->fd);
   }
   if (!o.lsm_profile.empty()) p.set_lsm_profile(o.lsm_profile);
   if (!o.lsm_mount_context.empty()) p.set_lsm_mount_context(o.lsm_mount_context);
@@ -124,7 +126,6 @@ criu::criu_opts to_proto(const RestoreOptions& o, const std::string& request) {
     j->set_ns_file(ns.ns_file);
     if (!ns.extra_opt.empty()) j->set_extra_opt(ns.extra_opt);
   }
-  if (o.empty_ns) p.set_empty_ns(o.empty_ns);
   if (o.tcp_close) p.set_tcp_close(true);
   return p;
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "base/file.h"
@@ -60,15 +61,26 @@ LazyPagesDaemon LazyPagesDaemon::start(const LazyPagesOptions& o) {
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
-  UniqueFd child_fd(pidfd_open(child));
-  if (child_fd) {
-    struct pollfd p = {child_fd.get(), POLLIN, 0};
+  LazyPagesDaemon d;
+  d.opts_ = o;
+  d.starter_ = child;
+  d.starter_fd_.reset(pidfd_open(child));
+  return d;
+}
+
+void LazyPagesDaemon::wait_ready() {
+  if (starter_ < 0) return;
+  const LazyPagesOptions& o = opts_;
+  pid_t child = std::exchange(starter_, -1);
+  if (starter_fd_) {
+    struct pollfd p = {starter_fd_.get(), POLLIN, 0};
     if (::poll(&p, 1, o.ready_timeout_ms) == 0) {
       ::kill(child, SIGKILL);
       ::waitpid(child, nullptr, 0);
       throw CriuError("criu lazy-pages: not ready within " + std::to_string(o.ready_timeout_ms) + " ms; killed it" +
                       log_excerpt_of(o));
     }
+    starter_fd_.reset();
   }
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -76,26 +88,39 @@ LazyPagesDaemon LazyPagesDaemon::start(const LazyPagesOptions& o) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw CriuError("criu lazy-pages: " + describe_wait_status(status) + log_excerpt_of(o));
 
-  LazyPagesDaemon d;
+  std::string pidfile = o.work_dir + "/lazy-pages.pid";
   try {
-    d.pid_ = std::stoi(read_file(pidfile));
+    pid_ = std::stoi(read_file(pidfile));
   } catch (const std::exception& e) {
     throw CriuError("criu lazy-pages: no daemon pid in " + pidfile + ": " + e.what() + log_excerpt_of(o));
   }
   ::unlink(pidfile.c_str());
-  d.pidfd_.reset(pidfd_open(d.pid_));
-  if (!d.pidfd_) {
+  pidfd_.reset(pidfd_open(pid_));
+  if (!pidfd_) {
     // Gone already: it failed after forking (its log says why).
-    throw CriuError("criu lazy-pages: the daemon (pid " + std::to_string(d.pid_) + ") exited at once" +
+    throw CriuError("criu lazy-pages: the daemon (pid " + std::to_string(pid_) + ") exited at once" +
                     log_excerpt_of(o));
   }
-  return d;
 }
 
 void LazyPagesDaemon::kill() {
+  if (starter_ > 0) {  // still starting: the daemon it forks would wait for a restore forever
+    ::kill(starter_, SIGKILL);
+    ::waitpid(starter_, nullptr, 0);
+    starter_ = -1;
+    starter_fd_.reset();
+    ::unlink((opts_.work_dir + "/lazy-pages.pid").c_str());
+  }
   if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
   pidfd_.reset();
 }
+
+LazyPagesDaemon::LazyPagesDaemon(LazyPagesDaemon&& o) noexcept
+    : opts_(std::move(o.opts_)),
+      starter_(std::exchange(o.starter_, -1)),
+      starter_fd_(std::move(o.starter_fd_)),
+      pid_(std::exchange(o.pid_, -1)),
+      pidfd_(std::move(o.pidfd_)) {}
 
 void LazyPagesDaemon::release() { pidfd_.reset(); }
 

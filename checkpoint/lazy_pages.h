@@ -25,11 +25,14 @@ struct LazyPagesOptions {
 // restored tasks connected would leave it waiting forever.
 class LazyPagesDaemon {
  public:
-  // Starts the daemon and returns once its socket listens. Throws CriuError when it cannot.
+  // Starts the daemon and returns at once: it comes up (about 40 ms, most of it criu probing the
+  // kernel) while the caller prepares the restore. Throws CriuError when it cannot be started.
   static LazyPagesDaemon start(const LazyPagesOptions& opts);
+  // Waits until the daemon's socket listens. Throws CriuError when it failed to come up.
+  void wait_ready();
 
-  LazyPagesDaemon(LazyPagesDaemon&&) noexcept = default;
-  LazyPagesDaemon& operator=(LazyPagesDaemon&&) noexcept = default;
+  LazyPagesDaemon(LazyPagesDaemon&& o) noexcept;
+  LazyPagesDaemon& operator=(LazyPagesDaemon&&) = delete;
   ~LazyPagesDaemon();
 
   pid_t pid() const { return pid_; }
@@ -39,6 +42,9 @@ class LazyPagesDaemon {
 
  private:
   LazyPagesDaemon() = default;
+  LazyPagesOptions opts_;
+  pid_t starter_ = -1;  // criu before it daemonized: exits 0 once the daemon listens
+  UniqueFd starter_fd_;
   pid_t pid_ = -1;
   UniqueFd pidfd_;
 };

@@ -23,13 +23,17 @@ namespace cryo::checkpoint {
 
 class PageSink {
  public:
-  // Listens on 127.0.0.1 at a free port; faults in `reserve` bytes of buffer now.
-  explicit PageSink(size_t reserve);
+  enum class Transport { Tcp, SocketPair };
+  // Tcp: listens on 127.0.0.1 at a free port. SocketPair: criu gets one end of a unix stream
+  // pair (criu_fd()), so spliced pages move as page references instead of being copied
+  // through TCP. Faults in `reserve` bytes of buffer now.
+  explicit PageSink(size_t reserve, Transport transport = Transport::Tcp);
   PageSink(const PageSink&) = delete;
   PageSink& operator=(const PageSink&) = delete;
   ~PageSink();
 
   int port() const { return port_; }
+  int criu_fd() const { return criu_end_.get(); }  // SocketPair: the end criu gets
   // Serves the one connection of a dump in a thread.
   void start();
   // After the dump returned: waits for the server, then writes the images into `images_dir_fd`.
@@ -50,6 +54,7 @@ class PageSink {
 
   UniqueFd listener_;
   UniqueFd conn_;
+  UniqueFd criu_end_;
   int port_ = 0;
   std::thread thread_;
   std::exception_ptr error_;

@@ -341,7 +341,7 @@ class DiffExporter {
 
 }  // namespace
 
-LayerInfo export_diff(const std::string& upper_dir, const std::string& out_tar_path) {
+LayerInfo export_diff(const std::string& upper_dir, const std::string& out_tar_path, Durability durability) {
   detail::AtomicFile out(out_tar_path);
   LayerInfo info;
   {
@@ -349,8 +349,14 @@ LayerInfo export_diff(const std::string& upper_dir, const std::string& out_tar_p
     exporter.run();
     info = exporter.info();
   }
-  out.commit();
+  out.commit(durability == Durability::Now);
   return info;
+}
+
+void sync_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd || ::fsync(fd.get()) != 0) throw_errno("fsync `" + path + "`");
+  detail::fsync_dir_of(path);
 }
 
 }  // namespace cryo::fsimage

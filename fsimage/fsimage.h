@@ -69,7 +69,13 @@ struct LayerInfo {
 // Writes the overlay upper directory `upper_dir` as an OCI image layer (uncompressed pax tar),
 // atomically at `out_tar_path`. Whiteouts become ".wh.<name>", opaque directories get a
 // "<dir>/.wh..wh..opq" entry; overlay's private xattrs are dropped. Output is deterministic.
-LayerInfo export_diff(const std::string& upper_dir, const std::string& out_tar_path);
+// Durability::Later skips the fsyncs (a caller in a hurry, such as a dump holding a frozen
+// container, calls sync_file() on the result afterwards).
+enum class Durability { Now, Later };
+LayerInfo export_diff(const std::string& upper_dir, const std::string& out_tar_path,
+                      Durability durability = Durability::Now);
+// fsyncs a file and the directory holding it.
+void sync_file(const std::string& path);
 
 struct ImportOptions {
   bool allow_devices = false;     // create char/block device nodes from the tar

@@ -54,7 +54,7 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
   int fd() const { return fd_.get(); }
   const std::string& tmp_path() const { return tmp_; }
-  void commit();
+  void commit(bool sync = true);  // sync: fsync the data and the directory
 
  private:
   std::string final_;

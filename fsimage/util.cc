@@ -83,13 +83,13 @@ AtomicFile::~AtomicFile() {
   if (!committed_) ::unlink(tmp_.c_str());
 }
 
-void AtomicFile::commit() {
-  if (::fsync(fd_.get()) != 0) throw_errno("fsync `" + tmp_ + "`");
+void AtomicFile::commit(bool sync) {
+  if (sync && ::fsync(fd_.get()) != 0) throw_errno("fsync `" + tmp_ + "`");
   fd_.reset();
   if (::rename(tmp_.c_str(), final_.c_str()) != 0)
     throw_errno("rename `" + tmp_ + "` to `" + final_ + "`");
   committed_ = true;
-  fsync_dir_of(final_);
+  if (sync) fsync_dir_of(final_);
 }
 
 }  // namespace detail

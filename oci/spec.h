@@ -153,8 +153,15 @@ struct Seccomp {
   std::vector<SeccompRule> syscalls;
 };
 
+// linux.timeOffsets: how far the clock of a new time namespace is moved.
+struct TimeOffset {
+  int64_t secs = 0;
+  uint32_t nanosecs = 0;
+};
+
 struct Linux {
   std::vector<Namespace> namespaces;
+  std::map<std::string, TimeOffset> time_offsets;  // "monotonic", "boottime"
   std::vector<IdMapping> uid_mappings, gid_mappings;
   std::vector<Device> devices;
   std::string cgroups_path;

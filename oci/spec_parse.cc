@@ -168,6 +168,13 @@ Linux parse_linux(const JsonReader& r) {
   l.masked_paths = r.strings("maskedPaths");
   l.readonly_paths = r.strings("readonlyPaths");
   l.mount_label = r.string("mountLabel");
+  if (auto offsets = r.optional_object("timeOffsets")) {
+    for (auto& [clock, value] : offsets->node().items()) {
+      auto o = offsets->child(clock);
+      l.time_offsets[clock] = {o.int_in("secs", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()).value_or(0),
+                               static_cast<uint32_t>(o.uint_in("nanosecs", 999'999'999).value_or(0))};
+    }
+  }
   return l;
 }
 

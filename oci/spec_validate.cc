@@ -122,6 +122,15 @@ void validate_linux(const Spec& spec, const std::string& source) {
     }
   }
   validate_sysctl(spec, source);
+  for (auto& [clock, offset] : l.time_offsets) {
+    if (clock != "monotonic" && clock != "boottime")
+      fail(source, "linux.timeOffsets." + clock, "unknown clock: only monotonic and boottime can be offset");
+  }
+  if (!l.time_offsets.empty()) {
+    const Namespace* time = l.find_namespace("time");
+    if (!time || !time->path.empty())
+      fail(source, "linux.timeOffsets", "needs a new time namespace in linux.namespaces (one without a path)");
+  }
   if (l.seccomp) validate_seccomp(*l.seccomp, source);
   if (!kPropagation.count(l.rootfs_propagation))
     fail(source, "linux.rootfsPropagation", "unknown propagation \"" + l.rootfs_propagation + "\"");

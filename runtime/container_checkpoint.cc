@@ -64,17 +64,10 @@ checkpoint::DumpOptions dump_options(const CheckpointOptions& o, const LoadedCon
   // stops the tasks one by one instead, which copes with stopped tasks.
   if (!any_task_stopped(c)) d.freeze_cgroup = c.cgroup->freezer_dir();
   d.status_fd = o.status_fd;
+  d.empty_ns = parse_empty_ns(o.empty_ns);
   if (!o.page_server.empty()) d.page_server = parse_page_server(o.page_server);
   for (auto& m : external_mounts(c.spec)) d.ext_mounts.push_back({m.destination, m.destination});
   return d;
-}
-
-// With CRYO_DUMP_PAGE_SERVER=1 the dump streams its pages to our own page server
-// (checkpoint/page_sink.h). Opt-in: measured here (256 MiB, 2 cores) the loopback transfer
-// froze the workload longer (~500 ms) than CRIU writing its own images (~160 ms).
-bool use_page_sink(const CheckpointOptions& o) {
-  const char* env = std::getenv("CRYO_DUMP_PAGE_SERVER");
-  return o.page_server.empty() && !o.pre_dump && !o.lazy_pages && env && std::string(env) == "1";
 }
 
 // Private memory of the container's tasks (RssAnon + RssShmem): what CRIU will dump.
@@ -89,6 +82,28 @@ size_t resident_bytes(const LoadedContainer& c) {
     }
   }
   return total;
+}
+
+size_t available_memory() {
+  auto meminfo = read_file_if_exists("/proc/meminfo");
+  auto at = meminfo ? meminfo->find("MemAvailable:") : std::string::npos;
+  return at == std::string::npos ? 0 : std::strtoull(meminfo->c_str() + at + 13, nullptr, 10) << 10;
+}
+
+// The buffer of our page sink for this dump, or 0 to let CRIU write its images itself.
+// By default the pages stream over a socketpair into memory faulted in before the freeze, which
+// keeps page-cache allocation and the image writes out of the frozen window (measured here,
+// 256 MiB: see bench/checkpoint_bench.sh). The buffer doubles the memory the snapshot needs for
+// a moment, so a container too big for half of the available memory is dumped the plain way.
+// CRYO_DUMP_PAGE_SERVER=0 turns the sink off, =1 forces it.
+size_t page_sink_reserve(const CheckpointOptions& o, const LoadedContainer& c) {
+  if (!o.page_server.empty() || o.pre_dump || o.lazy_pages) return 0;
+  const char* env = std::getenv("CRYO_DUMP_PAGE_SERVER");
+  std::string mode = env ? env : "";
+  if (mode == "0") return 0;
+  size_t reserve = resident_bytes(c) + (16ul << 20);
+  if (mode != "1" && reserve > available_memory() / 2) return 0;
+  return reserve;
 }
 
 // Removes what this attempt wrote, so no partial image stays where a complete one is expected.
@@ -126,7 +141,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
                 "over, so a restored container would get ENOSYS for them");
   // A dump that hangs (a task that cannot be seized) is killed rather than left holding the
   // container; CRIU then releases the tasks.
-  checkpoint::CriuClient criu({g.criu, criu_timeout()});
+  checkpoint::CriuClient criu({g.criu, criu_timeout(), -1, -1, -1, criu_tools_dir()});
   auto caps = criu_capabilities(criu, g.root);
   ImageRollback rollback{o.image_path};
   rollback.created_dir = make_dirs(o.image_path, 0700);
@@ -171,17 +186,19 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   // Pages go to a page server of ours whose buffer is faulted in now, before the freeze; the
   // images are written after the thaw.
   std::optional<checkpoint::PageSink> sink;
-  if (use_page_sink(o)) {
-    sink.emplace(resident_bytes(c) + (16ul << 20));
-    dump.page_server = checkpoint::PageServer{"127.0.0.1", sink->port()};
+  if (size_t reserve = page_sink_reserve(o, c)) {
+    sink.emplace(reserve, checkpoint::PageSink::Transport::SocketPair);
+    dump.page_server = checkpoint::PageServer{"", 0, sink->criu_fd()};
     sink->start();
   }
   // The tasks are still held by CRIU at post-dump: the filesystem diff taken then matches the
-  // memory image exactly.
+  // memory image exactly. Its fsyncs wait until the container runs again.
+  const std::string diff_path = o.image_path + "/" + kRootfsDiff;
   criu.dump(dump, [&](checkpoint::Notify& n) {
     if (n.script == "post-dump" && meta.overlay)
-      meta.diff_digest = fsimage::export_diff(meta.overlay->upper, o.image_path + "/" + kRootfsDiff).digest;
+      meta.diff_digest = fsimage::export_diff(meta.overlay->upper, diff_path, fsimage::Durability::Later).digest;
   });
+  if (!meta.diff_digest.empty()) fsimage::sync_file(diff_path);
   if (sink) {
     sink->write_images(images.get());
     sink.reset();

@@ -149,6 +149,7 @@ checkpoint::RestoreOptions restore_options(const RestoreOptions& o, const oci::S
                        o.manage_cgroups_mode);
   r.images_dir_fd = images_fd;
   r.work_dir_fd = work_fd;
+  r.empty_ns = parse_empty_ns(o.empty_ns);
   r.log_file = "restore.log";
   r.root = rootfs;
   r.rst_sibling = true;
@@ -237,7 +238,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
-  checkpoint::CriuClient criu({g.criu});
+  checkpoint::CriuClient criu({g.criu, {}, -1, -1, -1, criu_tools_dir()});
   auto caps = criu_capabilities(criu, g.root);
 
   ContainerLock lock = store.create(o.id);
@@ -273,7 +274,15 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   UniqueFd work = open_or_throw(work_path, O_RDONLY | O_DIRECTORY);
   auto ropts = restore_options(o, spec, bundle, rec.rootfs, images.get(), work.get());
   std::vector<UniqueFd> stdio_copies = inherit_stdio(meta, ropts);
-  if (lazy) ropts.lazy_pages = true;
+  if (lazy) {
+    try {
+      lazy->wait_ready();
+      ropts.lazy_pages = true;
+    } catch (const checkpoint::CriuError& e) {
+      std::cerr << "cryo restore: restoring memory eagerly, the lazy-pages daemon did not start: " << e.what() << "\n";
+      lazy.reset();
+    }
+  }
   UniqueFd netns;
   if (meta.fresh_netns_lo_up) {
     // The bundle may name a network namespace to join (an engine's); otherwise a fresh one.

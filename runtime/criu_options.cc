@@ -83,6 +83,25 @@ void apply_common_options(checkpoint::CommonOptions& c, bool tcp_established, bo
   else throw Error("--manage-cgroups-mode: must be soft, full, strict or ignore, got `" + mode + "`");
 }
 
+uint32_t parse_empty_ns(const std::vector<std::string>& names) {
+  uint32_t flags = 0;
+  for (auto& n : names) {
+    if (n != "network" && n != "net")
+      throw Error("--empty-ns: CRIU can only leave the network namespace empty, got `" + n + "`");
+    flags |= CLONE_NEWNET;
+  }
+  return flags;
+}
+
+std::string criu_tools_dir() {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "";
+  std::string exe(self, static_cast<size_t>(n));
+  std::string dir = exe.substr(0, exe.find_last_of('/')) + "/criu-path";
+  return ::access((dir + "/tar").c_str(), X_OK) == 0 ? dir : "";
+}
+
 checkpoint::PageServer parse_page_server(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) throw Error("--page-server `" + address + "`: must be ADDRESS:PORT");

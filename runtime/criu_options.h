@@ -17,6 +17,11 @@ checkpoint::CriuCapabilities criu_capabilities(checkpoint::CriuClient& criu, con
 void apply_common_options(checkpoint::CommonOptions& c, bool tcp_established, bool ext_unix_sk, bool shell_job,
                           bool file_locks, bool lazy_pages, const std::string& manage_cgroups_mode);
 checkpoint::PageServer parse_page_server(const std::string& address);
+// --empty-ns values as CRIU's namespace flags: only "network" (CLONE_NEWNET) is possible.
+uint32_t parse_empty_ns(const std::vector<std::string>& names);
+// The directory of tools cryo puts first on criu's PATH (bin/criu-path next to this binary), or
+// "" when it is not installed.
+std::string criu_tools_dir();
 
 struct ExternalMount {
   std::string destination;  // inside the container

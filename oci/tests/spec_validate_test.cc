@@ -109,6 +109,18 @@ TEST(SpecValidate, Sysctl) {
   expect_error(doc, "linux.sysctl.vm.swappiness: not namespaced");
 }
 
+TEST(SpecValidate, TimeOffsets) {
+  json doc = minimal();
+  doc["linux"]["timeOffsets"] = {{"boottime", {{"secs", 10}}}};
+  expect_error(doc, "linux.timeOffsets: needs a new time namespace");
+  doc["linux"]["namespaces"].push_back({{"type", "time"}});
+  EXPECT_EQ(error_of(doc), "");
+  doc["linux"]["timeOffsets"]["realtime"] = {{"secs", 1}};
+  expect_error(doc, "linux.timeOffsets.realtime: unknown clock");
+  doc["linux"]["timeOffsets"] = {{"monotonic", {{"secs", 1}, {"nanosecs", 1000000000}}}};
+  expect_error(doc, "linux.timeOffsets.monotonic.nanosecs");
+}
+
 TEST(SpecValidate, PathsAndDevices) {
   json doc = minimal();
   doc["linux"]["maskedPaths"] = {"proc/kcore"};

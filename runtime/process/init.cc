@@ -128,7 +128,8 @@ UniqueFd wait_for_start(int fifo_fd) {
   try {
     UniqueFd fifo = wait_for_start(o.fifo_fd);
     const oci::Spec& spec = *o.spec;
-    built.state["status"] = "running";
+    // Still "created": the user's program has not been executed yet (runtime-spec lifecycle).
+    built.state["status"] = "created";
     run_hooks(spec.hooks.start_container, "startContainer", built.state);
     // `cryo start` reads this byte, then waits for EOF: the fifo closes on exec, so its
     // poststart hooks run after startContainer and after the workload started (runtime-spec).
@@ -143,6 +144,15 @@ UniqueFd wait_for_start(int fifo_fd) {
 
 }  // namespace
 
+// unshare(CLONE_NEWTIME) moves our future children, not us, into a new time namespace; its
+// offsets can only be written before any process lives in it.
+void enter_new_time_namespace(const std::map<std::string, oci::TimeOffset>& offsets) {
+  if (::unshare(CLONE_NEWTIME) != 0) throw_errno("unshare the time namespace");
+  std::string text;
+  for (auto& [clock, o] : offsets) text += clock + " " + std::to_string(o.secs) + " " + std::to_string(o.nanosecs) + "\n";
+  if (!text.empty()) write_existing_file("/proc/self/timens_offsets", text);
+}
+
 void plan_namespaces(const oci::Spec& spec, InitOptions& opts) {
   const oci::Namespace* user = spec.linux.find_namespace("user");
   bool join_user = user && !user->path.empty();
@@ -151,6 +161,8 @@ void plan_namespaces(const oci::Spec& spec, InitOptions& opts) {
     int flag = *oci::namespace_clone_flag(ns.type);
     if (flag == CLONE_NEWUSER) {
       if (!join_user) opts.clone_flags |= flag;
+    } else if (flag == CLONE_NEWTIME && ns.path.empty()) {
+      opts.new_time_ns = true;  // clone()'s low byte is the exit signal: CLONE_NEWTIME cannot go there
     } else if (!ns.path.empty()) {
       if (flag != CLONE_NEWPID && flag != CLONE_NEWTIME) opts.joins.push_back({flag, ns.path});
     } else if ((join_user && flag != CLONE_NEWPID && flag != CLONE_NEWTIME) || flag == CLONE_NEWCGROUP) {
@@ -172,6 +184,10 @@ pid_t spawn_container_init(const InitOptions& opts, SyncChannel& child_end, Sync
     const char* own = flag == CLONE_NEWPID ? "/proc/self/ns/pid" : "/proc/self/ns/time";
     restore.emplace_back(UniqueFd(::open(own, O_RDONLY | O_CLOEXEC)), flag);
     join_namespace({flag, ns.path});
+  }
+  if (opts.new_time_ns) {
+    restore.emplace_back(UniqueFd(::open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC)), CLONE_NEWTIME);
+    enter_new_time_namespace(opts.spec->linux.time_offsets);
   }
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, opts.clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
   int err = errno;

@@ -27,6 +27,7 @@ struct InitOptions {
   int lock_fd = -1;     // the container lock: a flock is shared with forked children, so drop it
   int clone_flags = 0;                // namespaces created by clone
   int unshare_flags = 0;              // namespaces created after joining a user namespace
+  bool new_time_ns = false;           // created by the parent (clone cannot), with the offsets
   std::vector<NamespaceJoin> joins;   // joined by the child (user first)
 };
 

@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "base/error.h"
+#include <sched.h>
+
 #include "runtime/checkpoint_image.h"
+#include "runtime/criu_options.h"
 
 using namespace cryo::runtime;
 
@@ -39,4 +42,17 @@ TEST(CheckpointImage, MetadataRoundTripsAndRejectsBadVersions) {
   auto j = meta_to_json(m);
   j["version"] = 99;
   EXPECT_THROW(meta_from_json(j, "test"), cryo::Error);
+}
+
+// --empty-ns reaches CRIU as namespace flags; anything but the network namespace is refused
+// (before any container is frozen) with the value named.
+TEST(EmptyNamespaces, OnlyNetworkIsAccepted) {
+  EXPECT_EQ(cryo::runtime::parse_empty_ns({}), 0u);
+  EXPECT_EQ(cryo::runtime::parse_empty_ns({"network"}), static_cast<uint32_t>(CLONE_NEWNET));
+  try {
+    cryo::runtime::parse_empty_ns({"ipc"});
+    FAIL() << "ipc accepted";
+  } catch (const cryo::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("`ipc`"), std::string::npos) << e.what();
+  }
 }

@@ -198,17 +198,27 @@ TEST_F(LazyRestoreTest, EagerRestoreWhenTurnedOff) {
   EXPECT_TRUE(counting("r1"));
 }
 
-// With CRYO_DUMP_PAGE_SERVER=1 pages stream to cryo's own page server, which writes CRIU's
-// pagemap/pages images itself; they must restore like CRIU's own.
+// By default pages stream over a socketpair to cryo's own page server, which writes CRIU's
+// pagemap/pages images itself after the thaw; they must restore like CRIU's own.
 TEST_F(CheckpointTest, DumpThroughOurPageServerRestores) {
-  auto ck = run({"/usr/bin/env", "CRYO_DUMP_PAGE_SERVER=1", kCryo, "--root", dir / "run", "checkpoint",
-                 "--leave-running", "--image-path", dir / "img", "orig"});
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
   ASSERT_EQ(ck.code, 0) << ck.err;
   EXPECT_NE(read_text(dir / "img/dump.log").find("page server"), std::string::npos);
   ASSERT_EQ(restore("r1"), 0);
   ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
   EXPECT_TRUE(counting("r1"));
   EXPECT_EQ(status_of("r1"), "running");
+}
+
+// CRYO_DUMP_PAGE_SERVER=0: CRIU writes its page images itself.
+TEST_F(CheckpointTest, PlainDumpWhenOurPageServerIsOff) {
+  auto ck = run({"/usr/bin/env", "CRYO_DUMP_PAGE_SERVER=0", kCryo, "--root", dir / "run", "checkpoint",
+                 "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  EXPECT_EQ(read_text(dir / "img/dump.log").find("page server"), std::string::npos);
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+  EXPECT_TRUE(counting("r1"));
 }
 
 // The sandbox's own network namespace (loopback only) stays out of the image; each clone gets a

@@ -75,6 +75,34 @@ TEST_F(RuntimeTest, NewNetworkNamespaceHasOnlyLoopback) {
   EXPECT_EQ(names, (std::vector<std::string>{"lo", "lo"})) << r.out;
 }
 
+// A new time namespace with linux.timeOffsets: the container's boot clock runs a day ahead of
+// the host's, and the host's clock is untouched.
+TEST_F(RuntimeTest, TimeNamespaceAppliesTheOffsets) {
+  config_["linux"]["namespaces"].push_back({{"type", "time"}});
+  config_["linux"]["timeOffsets"] = {{"boottime", {{"secs", 86400}, {"nanosecs", 0}}},
+                                     {"monotonic", {{"secs", 3600}}}};
+  auto uptime = [] { return std::stod(read_text("/proc/uptime")); };
+  double host_before = uptime();
+  Outcome r = run_container({"sh", "-c", "readlink /proc/self/ns/time; cut -d' ' -f1 /proc/uptime"});
+  double host_after = uptime();
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::istringstream lines(r.out);
+  std::string ns, inside;
+  std::getline(lines, ns);
+  std::getline(lines, inside);
+  EXPECT_NE(ns, fs::read_symlink("/proc/self/ns/time").string());
+  EXPECT_GE(std::stod(inside), host_before + 86400) << r.out;
+  EXPECT_LE(std::stod(inside), host_after + 86400 + 1) << r.out;
+  EXPECT_LT(host_after - host_before, 60) << "the host's clock moved";
+}
+
+TEST_F(RuntimeTest, TimeOffsetsWithoutATimeNamespaceAreRefused) {
+  config_["linux"]["timeOffsets"] = {{"boottime", {{"secs", 5}}}};
+  Outcome r = run_container({"true"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("linux.timeOffsets"), std::string::npos) << r.text();
+}
+
 TEST_F(RuntimeTest, OwnIpcNamespace) {
   Outcome r = run_container({"sh", "-c", "readlink /proc/self/ns/ipc"});
   ASSERT_EQ(r.code, 0) << r.text();

@@ -442,6 +442,8 @@ TEST_F(RuntimeTest, HooksRunInOrderWithTheState) {
   }
   EXPECT_EQ(json::parse(read_text(log + "/poststop.json"))["status"], "stopped");
   EXPECT_EQ(json::parse(read_text(log + "/prestart.json"))["status"], "creating");
+  EXPECT_EQ(json::parse(read_text(log + "/startContainer.json"))["status"], "created");
+  EXPECT_EQ(json::parse(read_text(log + "/poststart.json"))["status"], "running");
 }
 
 TEST_F(RuntimeTest, AFailingPrestartHookFailsCreateAndLeavesNothing) {
