@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "runtime/container_internal.h"
 #include "runtime/hooks.h"
+#include "runtime/process/console.h"
 
 namespace cryo::runtime {
 
@@ -144,6 +145,14 @@ nlohmann::json info_json(const ContainerInfo& info) {
   j["created"] = info.created;
   j["owner"] = info.owner;
   return j;
+}
+
+void hand_out_listener(const oci::Spec& spec, const nlohmann::json& state, int listener) {
+  const auto& sc = *spec.linux.seccomp;
+  nlohmann::json msg = {{"ociVersion", spec.oci_version}, {"fds", {"seccompFd"}}, {"pid", state["pid"]},
+                        {"metadata", sc.listener_metadata}, {"state", state}};
+  UniqueFd sock = connect_console_socket(sc.listener_path);
+  send_fds(sock.get(), msg.dump(), {listener});
 }
 
 }  // namespace cryo::runtime

@@ -16,6 +16,8 @@
 #include "runtime/process/launch.h"
 #include "runtime/container_internal.h"
 #include "runtime/criu_options.h"
+#include "runtime/process/seccomp.h"
+#include "runtime/seccomp_image.h"
 
 namespace cryo::runtime {
 namespace {
@@ -106,6 +108,25 @@ size_t page_sink_reserve(const CheckpointOptions& o, const LoadedContainer& c) {
   return reserve;
 }
 
+// A seccomp profile with user-notification rules: the programs of the dumped filters and of
+// their replacement without the listener (see seccomp_image.h). Refused without a fallback.
+struct NotifyRewrite {
+  std::vector<sock_filter> from, to;
+};
+
+std::optional<NotifyRewrite> plan_notify_rewrite(const LoadedContainer& c, const std::string& id) {
+  const auto& seccomp = c.spec.linux.seccomp;
+  if (!seccomp || !has_notify_action(*seccomp)) return std::nullopt;
+  auto it = c.spec.annotations.find(kNotifyFallback);
+  if (it == c.spec.annotations.end())
+    throw Error("cannot checkpoint container `" + id + "`: its seccomp profile sends system calls to a "
+                "user-notification listener (linux.seccomp.listenerPath); CRIU cannot carry the listener over, "
+                "so a restored container would get ENOSYS for them. The annotation " +
+                std::string(kNotifyFallback) + " can say what they do instead (\"allow\" or \"errno:<n>\" per call)");
+  oci::Seccomp fallback = with_notify_fallback(*seccomp, parse_notify_fallback(it->second));
+  return NotifyRewrite{export_seccomp_bpf(*seccomp), export_seccomp_bpf(fallback)};
+}
+
 // Removes what this attempt wrote, so no partial image stays where a complete one is expected.
 struct ImageRollback {
   std::string dir;
@@ -135,10 +156,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
     throw Error("cannot checkpoint container `" + o.id + "`: it is " + oci::status_name(status));
 
   // Everything that can fail is checked before anything is frozen.
-  if (c.spec.linux.seccomp && has_notify_action(*c.spec.linux.seccomp))
-    throw Error("cannot checkpoint container `" + o.id + "`: its seccomp profile sends system calls to a "
-                "user-notification listener (linux.seccomp.listenerPath); CRIU cannot carry the listener "
-                "over, so a restored container would get ENOSYS for them");
+  std::optional<NotifyRewrite> notify = plan_notify_rewrite(c, o.id);
   // A dump that hangs (a task that cannot be seized) is killed rather than left holding the
   // container; CRIU then releases the tasks.
   checkpoint::CriuClient criu({g.criu, criu_timeout(), -1, -1, -1, criu_tools_dir()});
@@ -203,6 +221,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
     sink->write_images(images.get());
     sink.reset();
   }
+  if (notify) replace_seccomp_filters(o.image_path, notify->from, notify->to);
   write_file_atomic(o.image_path + "/" + kCheckpointMeta, meta_to_json(meta).dump(2), 0600);
   rollback.done = true;
   if (!o.leave_running) {

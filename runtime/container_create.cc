@@ -49,15 +49,6 @@ void make_exec_fifo(const std::string& path, const oci::Spec& spec) {
   if (::chown(path.c_str(), uid, gid) != 0) throw_errno("chown `" + path + "` to the container's root");
 }
 
-// Sends the seccomp listener to the spec's listenerPath with the container process state.
-void hand_out_listener(const oci::Spec& spec, const nlohmann::json& state, int listener) {
-  const auto& sc = *spec.linux.seccomp;
-  nlohmann::json msg = {{"ociVersion", spec.oci_version}, {"fds", {"seccompFd"}}, {"pid", state["pid"]},
-                        {"metadata", sc.listener_metadata}, {"state", state}};
-  UniqueFd sock = connect_console_socket(sc.listener_path);
-  send_fds(sock.get(), msg.dump(), {listener});
-}
-
 // Undoes a half-made container: nothing may be left behind on failure.
 struct CreateRollback {
   const StateStore& store;

@@ -68,7 +68,12 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
     apply_rlimits(o.process.rlimits);
     std::string exe = resolve_executable(o.process);
     bool early = seccomp_loads_early(o.process, spec.linux.seccomp);
-    if (early) load_seccomp(*spec.linux.seccomp).release();
+    if (early) {
+      // A user-notification listener goes to cryo, which hands it to the spec's listenerPath;
+      // the process itself must not keep it (it could answer its own notifications).
+      UniqueFd listener = load_seccomp(*spec.linux.seccomp);
+      if (listener) sync.send("seccomp-listener", "", listener.get());
+    }
     if (o.detach) ::prctl(PR_SET_PDEATHSIG, 0);
     // The sync socket is close-on-exec: a successful execve reads as EOF on the other side.
     finish_and_exec(o.process, exe, spec.linux.seccomp, early, o.preserve_fds);
@@ -84,7 +89,7 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
 // A launched process: exec_child's steps, minus the cgroups and namespaces it inherited.
 [[noreturn]] void launched_child(const oci::Process& p, const std::array<int, 3>& stdio,
                                  const std::optional<oci::Seccomp>& seccomp, const std::optional<SeccompProgram>& program,
-                                 const std::string& error_prefix) noexcept {
+                                 int listener_sink, const std::string& error_prefix) noexcept {
   try {
     reset_signals();
     // The parent that reaps us; its death must not leave the command running unattended.
@@ -97,8 +102,13 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
     apply_rlimits(p.rlimits);
     std::string exe = resolve_executable(p);
     auto load = [&] {
-      if (program) load_seccomp_program(*program);
-      else if (seccomp) load_seccomp(*seccomp).release();
+      if (program) {
+        load_seccomp_program(*program);
+      } else if (seccomp) {
+        // The listener goes to whoever supervises (see ExecLauncher::launch), never stays here.
+        UniqueFd listener = load_seccomp(*seccomp);
+        if (listener && listener_sink >= 0) send_fds(listener_sink, "seccomp-listener", {listener.get()});
+      }
     };
     bool early = seccomp_loads_early(p, seccomp);
     if (early) load();
@@ -143,12 +153,12 @@ ExecLauncher ExecLauncher::prepare(const GlobalOptions& g, const std::string& id
 }
 
 pid_t ExecLauncher::launch(const oci::Process& process, const std::array<int, 3>& stdio, unsigned long clone_flags,
-                           const std::string& error_prefix) const {
+                           const std::string& error_prefix, int listener_sink) const {
   for (int fd : stdio)
     if (fd < 3) throw Error("launch: stdio fds must be above 2");  // dup2 would overwrite them
   // A plain fork with extra flags (glibc's fork cannot CLONE_PARENT): no new stack, copied memory.
   long pid = ::syscall(SYS_clone, SIGCHLD | clone_flags, nullptr, nullptr, nullptr, 0);
-  if (pid == 0) launched_child(process, stdio, seccomp_, program_, error_prefix);
+  if (pid == 0) launched_child(process, stdio, seccomp_, program_, listener_sink, error_prefix);
   if (pid < 0) throw_errno("fork the command");
   return static_cast<pid_t>(pid);
 }
@@ -170,6 +180,7 @@ int container_exec(const GlobalOptions& g, const ExecOptions& o) {
   std::vector<std::string> procs_files;
   oci::Spec spec;
   pid_t init;
+  nlohmann::json state;  // for a seccomp listener handed to listenerPath
   {
     LoadedContainer c = load_container(store, o.id);
     oci::Status status = c.status(store);
@@ -180,6 +191,7 @@ int container_exec(const GlobalOptions& g, const ExecOptions& o) {
     procs_files = c.cgroup->procs_files();
     spec = c.spec;
     if (spec.linux.seccomp) compile_seccomp(*spec.linux.seccomp);
+    if (spec.linux.seccomp && has_notify_action(*spec.linux.seccomp)) state = oci::state_json(c.oci_state(store));
   }
   if (o.process.terminal && o.console_socket.empty()) throw Error("exec --tty needs --console-socket");
   UniqueFd console;
@@ -208,8 +220,20 @@ int container_exec(const GlobalOptions& g, const ExecOptions& o) {
   if (pid < 0) throw SysError(err, "fork the exec process");
   child_end.close();
   console.reset();
-  // EOF means the process exec'd; otherwise it reports why it could not.
-  if (auto m = parent_end.try_receive("exec process")) {
+  // EOF means the process exec'd; otherwise it reports why it could not. A listener may come
+  // first: it goes on to the listenerPath before the process runs anything.
+  while (auto m = parent_end.try_receive("exec process")) {
+    if (m->type == "seccomp-listener" && m->fd) {
+      try {
+        hand_out_listener(spec, state, m->fd.get());
+        continue;
+      } catch (const std::exception& e) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        sigprocmask(SIG_SETMASK, &old, nullptr);
+        throw Error(std::string("hand the seccomp listener to linux.seccomp.listenerPath: ") + e.what());
+      }
+    }
     ::waitpid(pid, nullptr, 0);
     sigprocmask(SIG_SETMASK, &old, nullptr);
     throw Error(m->payload);

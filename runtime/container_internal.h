@@ -3,6 +3,8 @@
 
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/cgroups/cgroups.h"
 #include "runtime/container.h"
 #include "runtime/state_store.h"
@@ -39,5 +41,9 @@ int wait_forwarding_signals(pid_t pid);
 // A wait status as a shell reports it: the exit code, or 128 + the signal.
 int exit_code(int status);
 void block_all_signals();
+
+// Sends a seccomp user-notification listener to the spec's listenerPath with the container
+// state (runtime-spec: "seccompFd"), for the create and exec paths.
+void hand_out_listener(const oci::Spec& spec, const nlohmann::json& state, int listener);
 
 }  // namespace cryo::runtime

@@ -33,8 +33,10 @@ class ExecLauncher {
   // reaps it) that becomes `process` in the container with `stdio` as its fds 0, 1 and 2.
   // Returns its pid in the caller's pid namespace. If the process cannot exec, it writes
   // error_prefix and the reason to its stderr and exits 127, as a failed `exec` would.
+  // With a profile that has user-notification rules, the process sends its listener on
+  // `listener_sink` (a SOCK_SEQPACKET socket, message "seccomp-listener") before it executes.
   pid_t launch(const oci::Process& process, const std::array<int, 3>& stdio, unsigned long clone_flags,
-               const std::string& error_prefix) const;
+               const std::string& error_prefix, int listener_sink = -1) const;
 
  private:
   std::optional<oci::Seccomp> seccomp_;

@@ -106,7 +106,9 @@ json launch_one(const runtime::ExecLauncher& launcher, const oci::Process& base,
     if (r.truncated) throw Error("launch request too large");
     if (r.fds.size() != 3) throw Error("launch request without its 3 stdio fds");
     oci::Process p = process_of(base, json::parse(r.text));
-    pid_t pid = launcher.launch(p, {r.fds[0].get(), r.fds[1].get(), r.fds[2].get()}, CLONE_PARENT, "cryo-sentry: ");
+    // A command with a supervised profile sends its listener straight to the sentry on our socket.
+    pid_t pid = launcher.launch(p, {r.fds[0].get(), r.fds[1].get(), r.fds[2].get()}, CLONE_PARENT, "cryo-sentry: ",
+                                kSockFd);
     return {{"pid", pid}};
   } catch (const SysError& e) {
     return {{"error", e.what()}, {"errno", e.code()}};
@@ -177,13 +179,32 @@ bool Launcher::request(const oci::Process& p, const std::array<int, 3>& stdio) {
 
 std::optional<Launcher::Reply> Launcher::read_reply() {
   char buf[64 * 1024];
+  char control[CMSG_SPACE(sizeof(int))];
+  iovec iov{buf, sizeof buf};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
   ssize_t n;
-  while ((n = ::recv(sock_.get(), buf, sizeof buf, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+  while ((n = ::recvmsg(sock_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
   }
   if (n < 0 && errno == EAGAIN) return std::nullopt;
   if (n < 0) throw_errno("read from the command launcher");
   if (n == 0) throw Error("the command launcher exited");
   Reply r;
+  UniqueFd passed;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      passed.reset(fd);
+    }
+  if (std::string_view(buf, static_cast<size_t>(n)) == "seccomp-listener") {
+    if (!passed) throw Error("the command launcher sent a listener message without its fd");
+    r.listener = std::move(passed);
+    return r;
+  }
   try {
     json j = json::parse(std::string_view(buf, static_cast<size_t>(n)));
     r.ready = j.value("ready", false);

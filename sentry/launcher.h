@@ -36,6 +36,7 @@ class Launcher {
     pid_t pid = 0;       // a command was forked: its host pid
     std::string error;   // the launcher (first reply) or the fork failed
     int error_code = 0;  // errno of a failed fork (EAGAIN: the pids limit)
+    UniqueFd listener;   // not a reply: a command's seccomp listener, for the supervisor
   };
 
   // Forks the launcher, which prepares itself in the background; its readiness is the first

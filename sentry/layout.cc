@@ -7,7 +7,7 @@ namespace cryo::sentry {
 
 nlohmann::json to_json(const SentryConfig& c) {
   return {{"id", c.id},     {"runtime_root", c.runtime_root}, {"mode", c.mode}, {"restore_image", c.restore_image},
-          {"cwd", c.cwd}, {"spec", c.spec}};
+          {"cwd", c.cwd}, {"spec", c.spec}, {"supervise", c.supervise}};
 }
 
 SentryConfig sentry_config_from_json(const nlohmann::json& j) {
@@ -18,6 +18,7 @@ SentryConfig sentry_config_from_json(const nlohmann::json& j) {
   c.restore_image = j.value("restore_image", "");
   c.cwd = j.value("cwd", "/");
   if (j.contains("spec")) c.spec = j["spec"];
+  if (j.contains("supervise")) c.supervise = j["supervise"];
   if (c.mode != "create" && c.mode != "restore") throw Error("sandbox.json: mode `" + c.mode + "` is unknown");
   if (c.mode == "restore" && c.restore_image.empty()) throw Error("sandbox.json: restore needs restore_image");
   return c;

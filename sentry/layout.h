@@ -28,6 +28,8 @@ struct SandboxPaths {
   std::string log() const { return dir + "/sentry.log"; }
   std::string cmds() const { return dir + "/cmds"; }
   std::string cmd_pid_file(const std::string& cmd) const { return cmds() + "/" + cmd + ".pid"; }
+  std::string supervisor_socket() const { return dir + "/supervisor.sock"; }  // seccomp listeners in
+  std::string audit_log() const { return dir + "/audit.jsonl"; }              // what the supervisor saw
 };
 
 struct SentryConfig {
@@ -37,6 +39,7 @@ struct SentryConfig {
   std::string restore_image;     // restore: the CRIU image directory of the snapshot
   std::string cwd = "/";         // default working directory of exec'd commands
   nlohmann::json spec;           // the engine's record of the sandbox spec (the sentry ignores it)
+  nlohmann::json supervise;      // syscall supervision rules (supervisor.h); null: none
 };
 
 nlohmann::json to_json(const SentryConfig& c);

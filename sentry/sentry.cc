@@ -104,6 +104,11 @@ void Sentry::start(int ready_fd) {
     base_process_.terminal = false;
     // Commands get the sandbox's rlimits (RLIMIT_NOFILE above all), not the sentry's own.
     make_dirs(paths_.cmds(), 0700);
+    // Before the container exists: cryo create hands the init's listener over at once.
+    if (!cfg_.supervise.is_null() && !cfg_.supervise.empty()) {
+      supervisor_ = std::make_unique<Supervisor>(supervision_rules_from_json(cfg_.supervise), paths_.audit_log());
+      supervisor_->listen(paths_.supervisor_socket());
+    }
     log_line("bringing up sandbox `" + cfg_.id + "` (" + cfg_.mode + ")");
     init_pid_ = bring_up_with_helper();
     try {
@@ -182,11 +187,12 @@ pid_t Sentry::bring_up_with_helper() {
 // ---- the loop ---------------------------------------------------------------------------------
 
 int Sentry::serve() {
-  enum Kind { kListen, kSignal, kInit, kLauncher, kConn, kOut, kErr, kIn };
+  enum Kind { kListen, kSignal, kInit, kLauncher, kConn, kOut, kErr, kIn, kHandover, kNotify };
   struct Slot {
     Kind kind;
     uint64_t conn = 0;
     std::string cmd;
+    int fd = -1;
   };
   while (!stopping_) {
     std::vector<pollfd> fds;
@@ -199,6 +205,10 @@ int Sentry::serve() {
     add(signal_fd_.get(), POLLIN, {kSignal});
     add(init_pidfd_.get(), POLLIN, {kInit});
     if (launcher_) add(launcher_->fd(), POLLIN, {kLauncher});
+    if (supervisor_) {
+      add(supervisor_->listen_fd(), POLLIN, {kHandover});
+      for (int fd : supervisor_->listener_fds()) add(fd, POLLIN, {kNotify, 0, "", fd});
+    }
     for (auto& [id, c] : conns_) add(c.fd.get(), short(POLLIN | (c.out.empty() ? 0 : POLLOUT)), {kConn, id});
     auto deadline = Clock::time_point::max();
     for (auto& [id, cmd] : cmds_) {
@@ -241,6 +251,12 @@ int Sentry::serve() {
           break;
         case kLauncher:
           read_launcher();
+          break;
+        case kHandover:
+          supervisor_->accept_handovers();
+          break;
+        case kNotify:
+          supervisor_->on_listener(s.fd, rev);
           break;
         case kConn: {
           auto it = conns_.find(s.conn);
@@ -527,6 +543,10 @@ void Sentry::read_launcher() {
     while (launcher_) {
       auto r = launcher_->read_reply();
       if (!r) return;
+      if (r->listener) {
+        if (supervisor_) supervisor_->add_listener(std::move(r->listener));
+        continue;
+      }
       if (!launcher_ready_) {
         if (!r->ready) {
           launcher_failed_ = true;

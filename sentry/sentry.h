@@ -20,6 +20,7 @@
 #include "sentry/launcher.h"
 #include "sentry/layout.h"
 #include "sentry/protocol.h"
+#include "sentry/supervisor.h"
 
 namespace cryo::sentry {
 
@@ -102,6 +103,7 @@ class Sentry {
   std::map<uint64_t, Connection> conns_;
   std::map<std::string, std::unique_ptr<Command>> cmds_;
   std::unique_ptr<Launcher> launcher_;
+  std::unique_ptr<Supervisor> supervisor_;  // only with supervision rules
   bool launcher_ready_ = false;
   bool launcher_failed_ = false;  // it could not get ready: exec helpers from then on
   std::deque<std::string> launching_;  // commands sent to the launcher, in order, awaiting their pid

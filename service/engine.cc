@@ -4,6 +4,8 @@
 
 namespace cryo::service {
 
+std::string SandboxEngine::audit_log(const std::string&) { return ""; }
+
 ImageInfo SandboxEngine::import_image(const std::string&) {
   throw BadRequest("this engine does not support images");
 }

@@ -45,6 +45,13 @@ struct ImageInfo {
   int64_t size_bytes = 0;  // bytes of the stored layer tars
 };
 
+// A system call the sandbox's seccomp profile sends to its sentry (see sentry/supervisor.h).
+struct SyscallRule {
+  std::string syscall;
+  std::string action;  // allow | log | deny
+  int error = 1;       // errno for deny
+};
+
 struct SandboxSpec {
   std::string image = "default";
   std::optional<ImageInfo> image_info;  // set by the service when `image` is an imported image
@@ -54,6 +61,7 @@ struct SandboxSpec {
   bool network = false;
   std::map<std::string, std::string> metadata;
   std::string snapshot_dir;  // empty: fresh; else restore from this snapshot directory
+  std::vector<SyscallRule> supervise;
 };
 
 struct CommandSpec {
@@ -130,6 +138,8 @@ class SandboxEngine {  // implemented by the sentry-backed engine; tests use a d
   virtual void snapshot(const std::string& sandbox_id, const std::string& snapshot_dir) = 0;
   virtual void kill(const std::string& sandbox_id) = 0;
   virtual bool alive(const std::string& sandbox_id) = 0;
+  // The supervisor's audit log (JSON lines, oldest first); "" when there is none.
+  virtual std::string audit_log(const std::string& sandbox_id);
   // Sandbox ids whose sentries are alive (for re-adoption after a cryod restart).
   virtual std::vector<std::string> running() = 0;
 

@@ -91,9 +91,35 @@ json parse_body(const std::string& body) {
   return j;
 }
 
+// [{"syscall": "mkdir", "action": "deny", "errno": 13}, ...]; names are checked by the engine.
+std::vector<SyscallRule> decode_supervise(const json& list) {
+  if (!list.is_array()) bad_field("supervise", std::string("expected a list of rules, got ") + type_name(list));
+  std::vector<SyscallRule> rules;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = "supervise[" + std::to_string(i) + "]";
+    const json& r = list[i];
+    if (!r.is_object()) bad_field(where, "expected an object");
+    for (auto& [k, v] : r.items())
+      if (k != "syscall" && k != "action" && k != "errno") bad_field(where + "." + k, "unknown field");
+    SyscallRule rule;
+    if (!r.contains("syscall") || !r["syscall"].is_string()) bad_field(where + ".syscall", "expected a string");
+    rule.syscall = r["syscall"].get<std::string>();
+    rule.action = r.value("action", std::string("log"));
+    if (rule.action != "allow" && rule.action != "log" && rule.action != "deny")
+      bad_field(where + ".action", "must be allow, log or deny");
+    if (r.contains("errno")) {
+      if (!r["errno"].is_number_integer() || r["errno"].get<int64_t>() < 1 || r["errno"].get<int64_t>() > 4095)
+        bad_field(where + ".errno", "must be an integer 1..4095");
+      rule.error = r["errno"].get<int>();
+    }
+    rules.push_back(rule);
+  }
+  return rules;
+}
+
 CreateSandboxRequest decode_create_sandbox(const json& j) {
   only_fields(j, {"image", "snapshot_id", "envs", "cwd", "timeout", "cpus", "memory_mb", "pids", "disk_mb", "network",
-                  "metadata"});
+                  "metadata", "supervise"});
   CreateSandboxRequest r;
   get_string(j, "image", r.spec.image);
   if (r.spec.image.empty()) bad_field("image", "must not be empty");
@@ -115,6 +141,7 @@ CreateSandboxRequest decode_create_sandbox(const json& j) {
   r.spec.limits.disk_bytes = disk_mb * 1024 * 1024;
   get_bool(j, "network", r.spec.network);
   get_string_map(j, "metadata", r.spec.metadata);
+  if (const json* s = field(j, "supervise")) r.spec.supervise = decode_supervise(*s);
   return r;
 }
 

@@ -135,6 +135,7 @@ class Api {
     for (auto& c : svc_.list_commands(req.matches[1])) items.push_back(encode_command(c));
     reply(res, {{"commands", items}});
   }
+  void audit_log(const Request& req, Response& res) { reply(res, {{"events", svc_.audit_log(req.matches[1])}}); }
   void command_stdin(const Request& req, Response& res) {
     auto in = decode_stdin(body(req));
     svc_.write_stdin(req.matches[1], req.matches[2], in.data, in.close);
@@ -331,6 +332,7 @@ void Api::install(const std::shared_ptr<Api>& api, httplib::Server& http) {
   http.Delete(sbx, bind(&Api::kill_sandbox));
   http.Post(sbx + "/commands", bind(&Api::run_command));
   http.Get(sbx + "/commands", bind(&Api::list_commands));
+  http.Get(sbx + "/audit", bind(&Api::audit_log));
   http.Post(cmd + "/stdin", bind(&Api::command_stdin));
   http.Post(cmd + "/kill", bind(&Api::command_kill));
   http.Get(cmd + "/output", bind(&Api::command_output));

@@ -7,6 +7,7 @@
 
 #include "oci/spec.h"
 #include "runtime/container.h"
+#include "runtime/seccomp_image.h"
 
 namespace cryo::service {
 
@@ -83,7 +84,30 @@ void validate_spec(const SandboxSpec& spec) {
       throw BadRequest("env key `" + k + "` is invalid");
 }
 
-json make_sandbox_config(const std::string& sandbox_id, const SandboxSpec& spec) {
+// The default profile with each supervised call sent to the sentry. Calls the profile already
+// restricts stay restricted: supervision never loosens it. Without the sentry (a restored
+// process, whose listener CRIU cannot carry over) a call does what its rule says, unaudited.
+static void add_supervision(json& config, const std::vector<SyscallRule>& rules, const std::string& socket) {
+  json& seccomp = config["linux"]["seccomp"];
+  json fallback = json::object();
+  for (auto& r : rules) {
+    for (auto& existing : seccomp["syscalls"])
+      for (auto& name : existing["names"])
+        if (name == r.syscall)
+          throw BadRequest("supervise: `" + r.syscall + "` is already restricted by the sandbox's seccomp profile");
+    seccomp["syscalls"].push_back({{"names", json::array({r.syscall})}, {"action", "SCMP_ACT_NOTIFY"}});
+    fallback[r.syscall] = r.action == "deny" ? "errno:" + std::to_string(r.error) : "allow";
+  }
+  seccomp["listenerPath"] = socket;
+  config["annotations"][runtime::kNotifyFallback] = fallback.dump();
+}
+
+void set_supervisor_socket(json& config, const std::string& supervisor_socket) {
+  json& seccomp = config["linux"]["seccomp"];
+  if (seccomp.is_object() && seccomp.contains("listenerPath")) seccomp["listenerPath"] = supervisor_socket;
+}
+
+json make_sandbox_config(const std::string& sandbox_id, const SandboxSpec& spec, const std::string& supervisor_socket) {
   json base = oci::default_spec_json(false);  // masked/read-only paths and mounts as `cryo spec`
 
   std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -144,7 +168,7 @@ json make_sandbox_config(const std::string& sandbox_id, const SandboxSpec& spec)
   linux["resources"] = resources;
   linux["seccomp"] = default_seccomp();
 
-  return {{"ociVersion", base["ociVersion"]},
+  json config = {{"ociVersion", base["ociVersion"]},
           {"process", process},
           {"root", {{"path", "rootfs"}, {"readonly", false}}},
           {"hostname", sandbox_id},
@@ -155,6 +179,8 @@ json make_sandbox_config(const std::string& sandbox_id, const SandboxSpec& spec)
             // The engine mounts a fresh sandbox's root itself; the annotation rides along in the
             // config a snapshot keeps, so cryo's restore gives every clone the same limit.
             {runtime::kUpperSizeAnnotation, std::to_string(writable_layer_bytes(spec.limits))}}}};
+  if (!spec.supervise.empty()) add_supervision(config, spec.supervise, supervisor_socket);
+  return config;
 }
 
 }  // namespace cryo::service

@@ -324,6 +324,21 @@ std::vector<CommandInfo> SandboxService::list_commands(const std::string& id) {
   return out;
 }
 
+nlohmann::json SandboxService::audit_log(const std::string& id) {
+  require_running(id);
+  nlohmann::json events = nlohmann::json::array();
+  std::string text = engine_->audit_log(id);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;  // a line still being written
+    auto line = nlohmann::json::parse(text.substr(start, end - start), nullptr, false);
+    if (!line.is_discarded()) events.push_back(std::move(line));
+    start = end + 1;
+  }
+  return events;
+}
+
 void SandboxService::write_stdin(const std::string& id, const std::string& cmd_id, std::string_view data, bool close) {
   OpTimer op(metrics_, "command_stdin");
   require_running(id);

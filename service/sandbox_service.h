@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "service/catalogue.h"
 #include "service/command_output.h"
 #include "service/deadlines.h"
@@ -55,6 +57,8 @@ class SandboxService {
   std::string start_command(const std::string& id, const CommandSpec& spec);
   std::shared_ptr<CommandOutput> command_output(const std::string& id, const std::string& cmd_id);
   std::vector<CommandInfo> list_commands(const std::string& id);
+  // The supervisor's audit log: one JSON object per supervised call it saw, oldest first.
+  nlohmann::json audit_log(const std::string& id);
   void write_stdin(const std::string& id, const std::string& cmd_id, std::string_view data, bool close);
   void kill_command(const std::string& id, const std::string& cmd_id, int sig);
 

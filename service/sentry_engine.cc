@@ -28,6 +28,7 @@
 #include "sentry/layout.h"
 #include "sentry/protocol.h"
 #include "sentry/spawn.h"
+#include "sentry/supervisor.h"
 #include "service/sandbox_config.h"
 #include "service/sandbox_files.h"
 #include "service/sandbox_image.h"
@@ -91,8 +92,15 @@ std::optional<pid_t> read_pid(const std::string& path) {
   }
 }
 
+json supervise_json(const std::vector<SyscallRule>& rules) {
+  json j = json::array();
+  for (auto& r : rules) j.push_back({{"syscall", r.syscall}, {"action", r.action}, {"errno", r.error}});
+  return j;
+}
+
 json spec_json(const SandboxSpec& s) {
   return {{"image", s.image},
+          {"supervise", supervise_json(s.supervise)},
           {"env", s.env},
           {"cwd", s.cwd},
           {"limits",
@@ -200,6 +208,11 @@ class SentryEngine : public SandboxEngine {
     join_background(id);
     if (!failure.empty()) throw Error("kill sandbox `" + id + "`: " + failure);
     discard(id, p);
+  }
+
+  std::string audit_log(const std::string& id) override {
+    SandboxPaths p = existing(id);
+    return read_file_if_exists(p.audit_log()).value_or("");
   }
 
   bool alive(const std::string& id) override {
@@ -595,7 +608,14 @@ class SentryEngine : public SandboxEngine {
       overlay.lowers = {ensure_default_image(images_, opts_.init_binary)};
     }
     make_dirs(p.rootfs(), 0755);
-    json config = make_sandbox_config(id, spec);
+    if (!spec.supervise.empty()) {
+      try {
+        sentry::supervision_rules_from_json(supervise_json(spec.supervise));
+      } catch (const Error& e) {
+        throw BadRequest(e.what());
+      }
+    }
+    json config = make_sandbox_config(id, spec, p.supervisor_socket());
     write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
     // Writes to the root go to a tmpfs of the sandbox's disk size, charged to its memory cgroup,
     // not to the host disk.
@@ -610,6 +630,7 @@ class SentryEngine : public SandboxEngine {
     cfg.runtime_root = run_;
     cfg.cwd = cwd;
     cfg.spec = spec_json(spec);
+    if (!spec.supervise.empty()) cfg.supervise = supervise_json(spec.supervise);
     write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
     sentry::spawn_sentry(opts_.sentry_binary, p.dir, kCreateTimeout);
   }
@@ -627,6 +648,8 @@ class SentryEngine : public SandboxEngine {
     make_dirs(p.rootfs(), 0755);
     json config = rec.at("config");
     set_restored_layer_size(config, spec.limits);
+    // Commands in the clone send their listeners to the clone's own sentry.
+    set_supervisor_socket(config, p.supervisor_socket());
     write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
     SentryConfig cfg;
     cfg.id = id;
@@ -636,6 +659,7 @@ class SentryEngine : public SandboxEngine {
     cfg.cwd = rec.value("cwd", "/");
     cfg.spec = rec.value("spec", json::object());
     cfg.spec["restored_from"] = spec.snapshot_dir;
+    if (cfg.spec.contains("supervise") && !cfg.spec["supervise"].empty()) cfg.supervise = cfg.spec["supervise"];
     write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
     sentry::spawn_sentry(opts_.sentry_binary, p.dir, kRestoreTimeout);
   }

@@ -98,18 +98,23 @@ void compile_seccomp(const oci::Seccomp& profile) {
   check(seccomp_export_bpf(ctx.get(), sink.get()), "seccomp: compile");
 }
 
-SeccompProgram compile_seccomp_program(const oci::Seccomp& profile) {
-  for (auto& r : profile.syscalls)
-    if (r.action == "SCMP_ACT_NOTIFY") throw Error("seccomp: a profile with SCMP_ACT_NOTIFY cannot be precompiled");
+std::vector<sock_filter> export_seccomp_bpf(const oci::Seccomp& profile) {
   FilterPtr ctx = build(profile);
   UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "cryo-seccomp", MFD_CLOEXEC)));
   if (!mem) throw_errno("memfd_create for the compiled seccomp filter");
   check(seccomp_export_bpf(ctx.get(), mem.get()), "seccomp: compile");
   off_t size = ::lseek(mem.get(), 0, SEEK_END);
   if (size <= 0 || size % sizeof(sock_filter) != 0) throw Error("seccomp: compiled filter has a bad size");
+  std::vector<sock_filter> code(static_cast<size_t>(size) / sizeof(sock_filter));
+  if (::pread(mem.get(), code.data(), static_cast<size_t>(size), 0) != size) throw_errno("read the compiled seccomp filter");
+  return code;
+}
+
+SeccompProgram compile_seccomp_program(const oci::Seccomp& profile) {
+  for (auto& r : profile.syscalls)
+    if (r.action == "SCMP_ACT_NOTIFY") throw Error("seccomp: a profile with SCMP_ACT_NOTIFY cannot be precompiled");
   SeccompProgram prog;
-  prog.code.resize(static_cast<size_t>(size) / sizeof(sock_filter));
-  if (::pread(mem.get(), prog.code.data(), static_cast<size_t>(size), 0) != size) throw_errno("read the compiled seccomp filter");
+  prog.code = export_seccomp_bpf(profile);
   // The same flags seccomp_load derives from the attributes build() set (TSYNC, LOG, SSB).
   for (auto& f : profile.flags) {
     if (f == "SECCOMP_FILTER_FLAG_LOG") prog.flags |= SECCOMP_FILTER_FLAG_LOG;

@@ -17,6 +17,10 @@ UniqueFd load_seccomp(const oci::Seccomp& profile);
 // Compiles without loading; throws what load_seccomp would (for early validation and tests).
 void compile_seccomp(const oci::Seccomp& profile);
 
+// The classic BPF program libseccomp generates for the profile (what the kernel reports back
+// for a loaded filter, e.g. to CRIU). Any profile, SCMP_ACT_NOTIFY included.
+std::vector<sock_filter> export_seccomp_bpf(const oci::Seccomp& profile);
+
 // The profile compiled once to classic BPF, with the flags libseccomp would load it with. A
 // long-lived launcher compiles once and each forked process only loads the program: compiling
 // is most of the cost of loading. Not for profiles with SCMP_ACT_NOTIFY, whose listener comes

@@ -1,11 +1,16 @@
+#include <sched.h>
+
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "base/error.h"
-#include <sched.h>
-
+#include "base/file.h"
 #include "runtime/checkpoint_image.h"
 #include "runtime/criu_options.h"
+#include "runtime/seccomp_image.h"
 
+using namespace cryo;
 using namespace cryo::runtime;
 
 TEST(CheckpointImage, FindsTheOverlayOnAMountpoint) {
@@ -55,4 +60,75 @@ TEST(EmptyNamespaces, OnlyNetworkIsAccepted) {
   } catch (const cryo::Error& e) {
     EXPECT_NE(std::string(e.what()).find("`ipc`"), std::string::npos) << e.what();
   }
+}
+
+namespace {
+
+std::string varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+  return out;
+}
+
+std::string program(std::initializer_list<uint32_t> ks) {
+  std::vector<sock_filter> p;
+  for (uint32_t k : ks) p.push_back({0x06, 0, 0, k});  // BPF_RET | BPF_K
+  return std::string(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(sock_filter));
+}
+
+// seccomp_filter { bytes filter = 1; uint64 prev = 2; uint32 flags = 3; }
+std::string filter_msg(const std::string& prog, uint64_t prev) {
+  return "\x0a" + varint(prog.size()) + prog + "\x10" + varint(prev) + "\x18" + varint(1);
+}
+
+}  // namespace
+
+// CRIU's seccomp.img: a filter equal to the notify program becomes the fallback program; other
+// filters and the other fields stay as they were.
+TEST(SeccompImage, ReplacesOnlyTheMatchingFilter) {
+  std::string notify = program({0x7fc00000}), other = program({0x7fff0000, 0x00050001}), fallback = program({0x00050001});
+  std::string entry;
+  for (auto& f : {filter_msg(notify, 0), filter_msg(other, 1)}) entry += "\x0a" + varint(f.size()) + f;
+  std::string image(8, '\x11');
+  uint32_t len = static_cast<uint32_t>(entry.size());
+  image.append(reinterpret_cast<const char*>(&len), 4);
+  image += entry;
+  char tmpl[] = "/tmp/cryo-seccomp-img.XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  write_file_atomic(dir + "/seccomp.img", image);
+  auto as_program = [](const std::string& bytes) {
+    std::vector<sock_filter> p(bytes.size() / sizeof(sock_filter));
+    std::memcpy(p.data(), bytes.data(), bytes.size());
+    return p;
+  };
+  EXPECT_EQ(replace_seccomp_filters(dir, as_program(notify), as_program(fallback)), 1u);
+  std::string after = read_file(dir + "/seccomp.img");
+  EXPECT_EQ(after.substr(0, 8), image.substr(0, 8));
+  EXPECT_EQ(after.find(notify), std::string::npos);
+  EXPECT_NE(after.find(filter_msg(fallback, 0)), std::string::npos);
+  EXPECT_NE(after.find(filter_msg(other, 1)), std::string::npos);
+  EXPECT_EQ(replace_seccomp_filters(dir, as_program(notify), as_program(fallback)), 0u);
+  remove_tree(dir);
+}
+
+TEST(SeccompImage, FallbackProfileReplacesNotifyRules) {
+  oci::Seccomp s;
+  s.default_action = "SCMP_ACT_ALLOW";
+  s.listener_path = "/run/sup.sock";
+  s.syscalls.push_back({{"mount"}, "SCMP_ACT_ERRNO", 1u, {}});
+  s.syscalls.push_back({{"mkdir", "chdir"}, "SCMP_ACT_NOTIFY", std::nullopt, {}});
+  auto f = with_notify_fallback(s, parse_notify_fallback(R"({"mkdir": "errno:13", "chdir": "allow"})"));
+  EXPECT_TRUE(f.listener_path.empty());
+  ASSERT_EQ(f.syscalls.size(), 3u);
+  EXPECT_EQ(f.syscalls[1].names, std::vector<std::string>{"mkdir"});
+  EXPECT_EQ(f.syscalls[1].action, "SCMP_ACT_ERRNO");
+  EXPECT_EQ(f.syscalls[1].errno_ret, 13u);
+  EXPECT_EQ(f.syscalls[2].action, "SCMP_ACT_ALLOW");
+  EXPECT_THROW(with_notify_fallback(s, parse_notify_fallback(R"({"mkdir": "allow"})")), cryo::Error);
+  EXPECT_THROW(parse_notify_fallback(R"({"mkdir": "deny"})"), cryo::Error);
+  EXPECT_THROW(parse_notify_fallback("[1]"), cryo::Error);
 }

@@ -16,6 +16,26 @@ std::string bad_request_message(const std::function<void()>& f) {
   return "(no error)";
 }
 
+TEST(JsonCodec, SupervisionRules) {
+  auto r = decode_create_sandbox(json::parse(
+      R"({"supervise":[{"syscall":"mkdir","action":"deny","errno":13},{"syscall":"chdir"}]})"));
+  ASSERT_EQ(r.spec.supervise.size(), 2u);
+  EXPECT_EQ(r.spec.supervise[0].syscall, "mkdir");
+  EXPECT_EQ(r.spec.supervise[0].action, "deny");
+  EXPECT_EQ(r.spec.supervise[0].error, 13);
+  EXPECT_EQ(r.spec.supervise[1].action, "log");  // the default: let it run, record it
+  EXPECT_NE(bad_request_message([] { decode_create_sandbox(json::parse(R"({"supervise":{}})")); }).find("`supervise`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] {
+              decode_create_sandbox(json::parse(R"({"supervise":[{"syscall":"mkdir","action":"maybe"}]})"));
+            }).find("`supervise[0].action`"),
+            std::string::npos);
+  EXPECT_NE(bad_request_message([] {
+              decode_create_sandbox(json::parse(R"({"supervise":[{"syscall":"mkdir","errno":0}]})"));
+            }).find("`supervise[0].errno`"),
+            std::string::npos);
+}
+
 TEST(JsonCodec, CreateSandboxDefaultsAndFields) {
   auto r = decode_create_sandbox(json::parse(
       R"({"image":"py","envs":{"A":"1"},"cwd":"/w","timeout":2.5,"cpus":1,"memory_mb":256,"pids":64,"disk_mb":512,"network":true,"metadata":{"k":"v"}})"));

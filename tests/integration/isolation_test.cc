@@ -1,9 +1,14 @@
 // Isolation, security settings, resource limits, config errors and the two runc CVEs.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -428,6 +433,98 @@ TEST_F(RuntimeTest, Cve2024_21626_LeakedFdsDoNotReachTheContainer) {
   Outcome l = cryo({"exec", running, "ls", "/proc/self/fd"}, o);
   EXPECT_EQ(l.out.find("7"), std::string::npos) << l.text();
   ::close(host_dir);
+}
+
+bool eventually(const std::function<bool()>& pred) {
+  for (int i = 0; i < 200; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return pred();
+}
+
+// A runtime-spec seccomp agent: accepts the connections on `path` and records, for each, the
+// state JSON it got and whether a listener fd came with it.
+struct SeccompAgent {
+  struct Handover {
+    std::string payload;
+    bool has_fd = false;
+  };
+  explicit SeccompAgent(const std::string& path) {
+    srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ok = ::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(srv, 4) == 0;
+    thread = std::thread([this] {
+      for (;;) {
+        int conn = ::accept4(srv, nullptr, nullptr, SOCK_CLOEXEC);
+        if (conn < 0) return;
+        char buf[65536];
+        char control[CMSG_SPACE(sizeof(int))];
+        iovec iov{buf, sizeof buf};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ssize_t n = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+        Handover h;
+        if (n > 0) h.payload.assign(buf, static_cast<size_t>(n));
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+          if (c->cmsg_type == SCM_RIGHTS) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            h.has_fd = true;
+            listeners.push_back(fd);  // kept: without it the filtered calls fail with ENOSYS
+          }
+        std::lock_guard lock(mu);
+        got.push_back(h);
+        ::close(conn);
+      }
+    });
+  }
+  ~SeccompAgent() {
+    ::shutdown(srv, SHUT_RDWR);
+    ::close(srv);
+    thread.join();
+    for (int fd : listeners) ::close(fd);
+  }
+  std::vector<Handover> handovers() {
+    std::lock_guard lock(mu);
+    return got;
+  }
+  int srv = -1;
+  bool ok = false;
+  std::thread thread;
+  std::mutex mu;
+  std::vector<Handover> got;
+  std::vector<int> listeners;
+};
+
+
+// `exec` into a container whose profile notifies a listener hands the new process's listener to
+// listenerPath too, as create does for the init (the process must not keep it itself).
+TEST_F(RuntimeTest, ExecHandsItsSeccompListenerToTheAgent) {
+  std::string sock = dir_ + "/agent.sock";
+  SeccompAgent agent(sock);
+  ASSERT_TRUE(agent.ok);
+  config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                                 {"listenerPath", sock},
+                                 {"listenerMetadata", "it-meta"},
+                                 {"syscalls", {{{"names", {"acct"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+  std::string id = start_detached({"sleep", "30"});
+  ASSERT_TRUE(eventually([&] { return agent.handovers().size() >= 1; }));
+  Outcome r = cryo({"exec", id, "sh", "-c", "ls -l /proc/self/fd | grep -c seccomp || true"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_EQ(trim(r.out), "0") << "the exec'd process kept its listener";
+  ASSERT_TRUE(eventually([&] { return agent.handovers().size() >= 2; }));
+  auto h = agent.handovers()[1];
+  EXPECT_TRUE(h.has_fd);
+  auto j = json::parse(h.payload);
+  EXPECT_EQ(j["metadata"], "it-meta");
+  EXPECT_EQ(j["state"]["id"], id);
+  cryo({"delete", "--force", id});
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 """Sandbox: create, connect to, snapshot and kill cryo sandboxes."""
 
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ._transport import Transport
 from .commands import Commands
@@ -66,17 +66,20 @@ class Sandbox:
         memory_mb: Optional[int] = None,
         pids: Optional[int] = None,
         disk_mb: Optional[int] = None,
+        supervise: Optional[List[Dict[str, Any]]] = None,
         socket_path: Optional[str] = None,
         base_url: Optional[str] = None,
         token: Optional[str] = None,
     ) -> "Sandbox":
         """Starts a sandbox, fresh or resumed from snapshot_id. timeout: seconds until it is killed.
-        disk_mb: what it can write to its filesystem (default 2048; from a snapshot: the snapshot's)."""
+        disk_mb: what it can write to its filesystem (default 2048; from a snapshot: the snapshot's).
+        supervise: system calls its sentry decides, e.g. [{"syscall": "mkdir", "action": "deny",
+        "errno": 13}, {"syscall": "unlink", "action": "log"}] (actions: allow, log, deny); see audit_log()."""
         t = Transport(socket_path, base_url, token)
         body = {"network": network}
         for key, value in (("snapshot_id", snapshot_id), ("image", image), ("timeout", timeout), ("envs", envs),
                            ("cwd", cwd), ("metadata", metadata), ("cpus", cpus), ("memory_mb", memory_mb),
-                           ("pids", pids), ("disk_mb", disk_mb)):
+                           ("pids", pids), ("disk_mb", disk_mb), ("supervise", supervise)):
             if value is not None:
                 body[key] = value
         return cls(SandboxInfo.from_json(t.request("POST", "/v1/sandboxes", body)), t)
@@ -95,6 +98,11 @@ class Sandbox:
     def get_info(self) -> SandboxInfo:
         self.info = SandboxInfo.from_json(self._t.request("GET", self._t.path("v1", "sandboxes", self.sandbox_id)))
         return self.info
+
+    def audit_log(self) -> List[Dict[str, Any]]:
+        """What the sentry's supervisor saw: one dict per supervised call (time, pid, syscall, action,
+        args, errno for denials), oldest first."""
+        return self._t.request("GET", self._t.path("v1", "sandboxes", self.sandbox_id, "audit"))["events"]
 
     def is_running(self) -> bool:
         return self.get_info().state == "running"
