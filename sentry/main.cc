@@ -1,14 +1,26 @@
 // cryo-sentry --sandbox-dir D [--ready-fd N]: the per-sandbox supervisor (see sentry.h).
 // Started by the sandbox engine, already detached (setsid, stdio on /dev/null).
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
+#include <string>
 
 #include "sentry/layout.h"
 #include "sentry/log.h"
 #include "sentry/sentry.h"
+
+namespace {
+
+// stderr without <iostream>, which would pull the C++ locale machinery into this small binary.
+void complain(const std::string& text) {
+  std::string line = text + "\n";
+  ssize_t n = ::write(2, line.data(), line.size());
+  (void)n;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string dir;
@@ -20,12 +32,12 @@ int main(int argc, char** argv) {
     } else if (a == "--ready-fd" && i + 1 < argc) {
       ready_fd = std::atoi(argv[++i]);
     } else {
-      std::cerr << "usage: cryo-sentry --sandbox-dir DIR [--ready-fd N]\n";
+      complain("usage: cryo-sentry --sandbox-dir DIR [--ready-fd N]");
       return 2;
     }
   }
   if (dir.empty()) {
-    std::cerr << "cryo-sentry: --sandbox-dir is required\n";
+    complain("cryo-sentry: --sandbox-dir is required");
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
@@ -33,7 +45,7 @@ int main(int argc, char** argv) {
   try {
     cryo::sentry::open_log(paths.log());
   } catch (const std::exception& e) {
-    std::cerr << "cryo-sentry: " << e.what() << "\n";
+    complain(std::string("cryo-sentry: ") + e.what());
     return 1;
   }
   try {

@@ -88,6 +88,24 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base, const j
 Sentry::Sentry(SandboxPaths paths, SentryConfig cfg) : paths_(std::move(paths)), cfg_(std::move(cfg)) {}
 Sentry::~Sentry() = default;
 
+// "ok" to the engine that started us. If it is gone (a cryod killed while creating the sandbox,
+// EPIPE), nobody will ever list this sandbox: take it down rather than leave it running unlisted.
+void Sentry::report_ready(int ready_fd) {
+  try {
+    write_all(ready_fd, "ok\n", 3, "report readiness");
+  } catch (const std::exception&) {
+    log_line("the engine that started this sandbox is gone; tearing it down");
+    launcher_.reset();
+    try {
+      tear_down(cfg_, paths_);
+      remove_tree(paths_.dir);
+    } catch (const std::exception& e) {
+      log_line(std::string("tear-down: ") + e.what());
+    }
+    throw;
+  }
+}
+
 void Sentry::start(int ready_fd) {
   UniqueFd ready(ready_fd);
   if (ready) {
@@ -132,7 +150,7 @@ void Sentry::start(int ready_fd) {
     }
     log_line("sandbox `" + cfg_.id + "` is up; init pid " + std::to_string(init_pid_));
     start_launcher();
-    if (ready) write_all(ready.get(), "ok\n", 3, "report readiness");
+    if (ready) report_ready(ready.get());
   } catch (const std::exception& e) {
     log_line(std::string("start failed: ") + e.what());
     std::string msg = std::string("error: ") + e.what();

@@ -65,6 +65,7 @@ class Sentry {
 
  private:
   pid_t bring_up_with_helper();
+  void report_ready(int ready_fd);
   void handle_request(uint64_t conn_id, const std::string& line);
   void handle_exec(uint64_t conn_id, const nlohmann::json& req);
   void handle_stdin(const nlohmann::json& req);

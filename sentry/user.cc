@@ -3,11 +3,11 @@
 #include <fcntl.h>
 
 #include <cctype>
-#include <sstream>
 #include <vector>
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/text.h"
 #include "sentry/in_root.h"
 
 namespace cryo::sentry {
@@ -20,14 +20,6 @@ bool all_digits(const std::string& s) {
   return true;
 }
 
-std::vector<std::string> split(const std::string& line, char sep) {
-  std::vector<std::string> out;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, sep)) out.push_back(field);
-  return out;
-}
-
 // Lines of an in-root file split on ':'; empty when the file is missing.
 std::vector<std::vector<std::string>> read_db(int root_fd, const std::string& path) {
   std::string text;
@@ -38,9 +30,7 @@ std::vector<std::vector<std::string>> read_db(int root_fd, const std::string& pa
     throw;
   }
   std::vector<std::vector<std::string>> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
+  for (auto& line : split(text, '\n'))
     if (!line.empty() && line[0] != '#') out.push_back(split(line, ':'));
   return out;
 }

@@ -1,10 +1,11 @@
 #include "runtime/cgroups/cgroup_v2.h"
 
 #include <chrono>
-#include <sstream>
+#include <cstdlib>
 #include <thread>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "runtime/cgroups/device_filter.h"
 
 namespace cryo::runtime {
@@ -29,9 +30,7 @@ void CgroupV2::enable_controllers() {
   }
   for (auto& dir : ancestors) {
     auto available = sys_->read_file(dir + "/cgroup.controllers").value_or("");
-    std::istringstream in(available);
-    std::string c;
-    while (in >> c) {
+    for (auto& c : words(available)) {
       try {
         sys_->write_file(dir + "/cgroup.subtree_control", "+" + c);
       } catch (const SysError&) {
@@ -118,15 +117,11 @@ nlohmann::json CgroupV2::stats() {
   auto value = [&](const std::string& file, const std::string& key) -> uint64_t {
     auto text = sys_->read_file(path_ + "/" + file);
     if (!text) return 0;
-    std::istringstream in(*text);
-    std::string k;
-    uint64_t v = 0;
-    if (key.empty()) {
-      in >> v;
-      return v;
-    }
-    while (in >> k >> v)
-      if (k == key) return v;
+    auto w = words(*text);
+    auto number = [](const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); };
+    if (key.empty()) return w.empty() ? 0 : number(w[0]);
+    for (size_t i = 0; i + 1 < w.size(); i += 2)
+      if (w[i] == key) return number(w[i + 1]);
     return 0;
   };
   return {{"cpu", {{"usage", {{"total", value("cpu.stat", "usage_usec") * 1000}}}}},

@@ -1,12 +1,13 @@
 #include "runtime/cgroups/cgroups.h"
 
 #include <chrono>
-#include <sstream>
+#include <cstdlib>
 #include <thread>
 
 #include "base/error.h"
 
 #include "base/file.h"
+#include "base/text.h"
 #include "runtime/cgroups/cgroup_v1.h"
 #include "runtime/cgroups/cgroup_v2.h"
 #include "runtime/rootfs/secure_path.h"
@@ -15,22 +16,17 @@ namespace cryo::runtime {
 
 CgroupMounts parse_cgroup_mounts(const std::string& mountinfo) {
   CgroupMounts m;
-  std::istringstream in(mountinfo);
-  std::string line;
-  while (std::getline(in, line)) {
+  for (auto& line : split(mountinfo, '\n')) {
     // "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"
     auto dash = line.find(" - ");
     if (dash == std::string::npos) continue;
-    std::istringstream left(line.substr(0, dash)), right(line.substr(dash + 3));
-    std::string id, parent, devno, root, mountpoint, fstype, source, superopts;
-    left >> id >> parent >> devno >> root >> mountpoint;
-    right >> fstype >> source >> superopts;
+    auto left = words(std::string_view(line).substr(0, dash)), right = words(std::string_view(line).substr(dash + 3));
+    if (left.size() < 5 || right.size() < 3) continue;
+    const std::string &mountpoint = left[4], &fstype = right[0], &superopts = right[2];
     if (fstype == "cgroup2") {
       if (m.unified.empty()) m.unified = mountpoint;
     } else if (fstype == "cgroup") {
-      std::istringstream opts(superopts);
-      std::string opt;
-      while (std::getline(opts, opt, ','))
+      for (auto& opt : split(superopts, ','))
         if (opt != "rw" && opt != "ro" && !m.v1.count(opt) && opt.find("release_agent") == std::string::npos &&
             opt != "clone_children" && opt != "noprefix" && opt != "xattr" && opt != "cpuset_v2_mode")
           m.v1[opt] = mountpoint;
@@ -48,9 +44,12 @@ const CgroupMounts& host_cgroup_mounts() {
 
 std::vector<pid_t> parse_pids(const std::string& procs) {
   std::vector<pid_t> out;
-  std::istringstream in(procs);
-  pid_t pid;
-  while (in >> pid) out.push_back(pid);
+  for (auto& w : words(procs)) {
+    char* end = nullptr;
+    long pid = std::strtol(w.c_str(), &end, 10);
+    if (end == w.c_str() || *end) break;  // as `>>` stops at the first non-number
+    out.push_back(static_cast<pid_t>(pid));
+  }
   return out;
 }
 
