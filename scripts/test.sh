@@ -11,7 +11,8 @@ ctest --output-on-failure --timeout 600 "$@"
 
 # The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan: only the
 # unit test binaries are built). CRYO_SKIP_ASAN=1 leaves this out.
-unit_targets=(oci_tests runtime_tests fsimage_tests checkpoint_tests service_tests sentry_tests
+unit_targets=(base_tests oci_tests runtime_tests runtime_checkpoint_tests fsimage_tests checkpoint_tests tmpfs_tar_tests
+              service_tests sentry_tests
               fuzz_spec_replay fuzz_import_layer_replay fuzz_json_codec_replay fuzz_checkpoint_meta_replay)
 if [ "${CRYO_SKIP_ASAN:-0}" != 1 ]; then
   cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCRYO_SANITIZE=ON >/dev/null
@@ -19,7 +20,7 @@ if [ "${CRYO_SKIP_ASAN:-0}" != 1 ]; then
   (cd "$top/build-asan" &&
    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure --timeout 300 \
-     -R '^(oci|runtime|fsimage|checkpoint|service|sentry\.(InRoot|NormalizePath|Protocol))\.|^fuzz\..*\.replay$')
+     -R '^(base|oci|runtime|fsimage|checkpoint|service|sentry\.(InRoot|NormalizePath|Protocol))\.|^fuzz\..*\.replay$')
 fi
 
 # A short bounded fuzz of every libFuzzer target (clang, build-fuzz). CRYO_SKIP_FUZZ=1 leaves it out.

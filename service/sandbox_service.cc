@@ -437,6 +437,10 @@ SnapshotRecord SandboxService::create_snapshot(const std::string& id) {
     publish_dir(tmp_dir, final_dir);
   } catch (...) {
     remove_tree(tmp_dir);  // a failed attempt leaves nothing behind
+    // A kill that raced the dump (its processes went away under CRIU) is the caller's conflict,
+    // not a server error.
+    auto now = catalogue_.get_sandbox(id);
+    if (!now || now->state != "running") throw Conflict("sandbox `" + id + "` was killed while it was being snapshotted");
     throw;
   }
   try {
