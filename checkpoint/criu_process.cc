@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/fd_passing.h"
 
 extern char** environ;
 
@@ -243,31 +244,12 @@ Received CriuProcess::read_message(Message& out) {
   if (len == 0) return Received::Closed;
 
   out.data.assign(static_cast<size_t>(len), '\0');
-  iovec iov{out.data.data(), out.data.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == ECONNRESET) return Received::Closed;
-  if (n < 0) throw_errno("receive criu's response");
-  out.data.resize(static_cast<size_t>(n));
-  out.fd.reset();
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (!out.fd) out.fd.reset(fd);  // CRIU sends at most one; close any extra
-      else ::close(fd);
-    }
-  }
-  if (msg.msg_flags & MSG_TRUNC) throw Error("criu's response was truncated");
+  ReceivedMessage m = recv_with_fds(sock_.get(), out.data, kMaxPassedFds, MSG_DONTWAIT);
+  if (m.size < 0 && errno == ECONNRESET) return Received::Closed;
+  if (m.size < 0) throw_errno("receive criu's response");
+  // CRIU sends at most one; the others close with m.
+  out.fd = m.fds.empty() ? UniqueFd() : std::move(m.fds[0]);
+  if (m.truncated) throw Error("criu's response was truncated");
   return Received::Message;
 }
 

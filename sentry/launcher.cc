@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/fd_passing.h"
 #include "runtime/exec_launcher.h"
 
 namespace cryo::sentry {
@@ -29,30 +30,9 @@ constexpr int kSockFd = 3;  // the launcher's end of the socket, once it runs
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Sends one message; SCM_RIGHTS carries `fds` when there are any. Returns errno, 0 on success.
-int send_message(int sock, const std::string& data, const std::vector<int>& fds, int flags) {
-  iovec iov{const_cast<char*>(data.data()), data.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)] = {};
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  for (;;) {
-    if (::sendmsg(sock, &msg, flags | MSG_NOSIGNAL) >= 0) return 0;
-    if (errno != EINTR) return errno;
-  }
-}
-
 void reply(const json& j) {
   // Blocking: the sentry reads replies as soon as its loop comes round.
-  int err = send_message(kSockFd, dump(j), {}, 0);
+  int err = send_with_fds(kSockFd, dump(j), {}, 0);
   if (err == EPIPE || err == ECONNRESET) ::_exit(0);  // the sentry is gone
 }
 
@@ -63,31 +43,12 @@ struct Request {
   bool truncated = false;
 };
 
-std::optional<Request> receive(std::vector<char>& buf) {
-  iovec iov{buf.data(), buf.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = ::recvmsg(kSockFd, &msg, MSG_CMSG_CLOEXEC)) < 0)
-    if (errno != EINTR) throw_errno("receive a launch request");
-  if (n == 0) return std::nullopt;
-  Request r;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      r.fds.emplace_back(fd);
-    }
-  }
-  r.truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
-  r.text.assign(buf.data(), static_cast<size_t>(n));
-  return r;
+std::optional<Request> receive(std::string& buf) {
+  buf.resize(kMaxRequest);
+  ReceivedMessage m = recv_with_fds(kSockFd, buf, 3);
+  if (m.size < 0) throw_errno("receive a launch request");
+  if (m.size == 0) return std::nullopt;
+  return Request{std::move(m.fds), buf, m.truncated};
 }
 
 oci::Process process_of(const oci::Process& base, const json& j) {
@@ -129,12 +90,12 @@ json launch_one(const runtime::ExecLauncher& launcher, const oci::Process& base,
   try {
     runtime::ExecLauncher launcher = runtime::ExecLauncher::prepare(g, id);
     reply({{"ready", true}});
-    std::vector<char> buf(kMaxRequest);
+    std::string buf;
     while (auto r = receive(buf)) reply(launch_one(launcher, base, *r));
     ::_exit(0);
   } catch (const std::exception& e) {
     json j = {{"error", std::string("command launcher: ") + e.what()}, {"errno", 0}};
-    send_message(kSockFd, dump(j), {}, 0);
+    send_with_fds(kSockFd, dump(j), {}, 0);
   }
   ::_exit(1);
 }
@@ -174,39 +135,24 @@ bool Launcher::request(const oci::Process& p, const std::array<int, 3>& stdio) {
   std::string text = dump(j);
   if (text.size() > kMaxRequest) return false;
   // EAGAIN (many requests queued behind a frozen launcher) and EMSGSIZE: the caller falls back.
-  return send_message(sock_.get(), text, {stdio[0], stdio[1], stdio[2]}, MSG_DONTWAIT) == 0;
+  return send_with_fds(sock_.get(), text, {stdio[0], stdio[1], stdio[2]}, MSG_DONTWAIT) == 0;
 }
 
 std::optional<Launcher::Reply> Launcher::read_reply() {
-  char buf[64 * 1024];
-  char control[CMSG_SPACE(sizeof(int))];
-  iovec iov{buf, sizeof buf};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = ::recvmsg(sock_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-  }
-  if (n < 0 && errno == EAGAIN) return std::nullopt;
-  if (n < 0) throw_errno("read from the command launcher");
-  if (n == 0) throw Error("the command launcher exited");
+  std::string buf(64 * 1024, '\0');
+  ReceivedMessage m = recv_with_fds(sock_.get(), buf, 1, MSG_DONTWAIT);
+  if (m.size < 0 && errno == EAGAIN) return std::nullopt;
+  if (m.size < 0) throw_errno("read from the command launcher");
+  if (m.size == 0) throw Error("the command launcher exited");
   Reply r;
-  UniqueFd passed;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      passed.reset(fd);
-    }
-  if (std::string_view(buf, static_cast<size_t>(n)) == "seccomp-listener") {
+  UniqueFd passed = m.fds.empty() ? UniqueFd() : std::move(m.fds[0]);
+  if (buf == "seccomp-listener") {
     if (!passed) throw Error("the command launcher sent a listener message without its fd");
     r.listener = std::move(passed);
     return r;
   }
   try {
-    json j = json::parse(std::string_view(buf, static_cast<size_t>(n)));
+    json j = json::parse(buf);
     r.ready = j.value("ready", false);
     r.pid = j.value("pid", 0);
     r.error = j.value("error", "");

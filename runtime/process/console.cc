@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/fd_passing.h"
 
 namespace cryo::runtime {
 
@@ -27,44 +28,17 @@ UniqueFd connect_console_socket(const std::string& path) {
 }
 
 void send_fds(int socket, const std::string& payload, const std::vector<int>& fds) {
+  // A message must carry at least one byte for its fds to go along.
   std::string data = payload.empty() ? std::string(1, '\0') : payload;
-  struct iovec iov = {data.data(), data.size()};
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (!fds.empty()) {
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-  }
-  if (::sendmsg(socket, &msg, MSG_NOSIGNAL) < 0) throw_errno("send file descriptors");
+  if (int err = send_with_fds(socket, data, fds)) throw SysError(err, "send file descriptors");
 }
 
 UniqueFd receive_fd(int socket, std::string* payload) {
-  char buf[4096];
-  struct iovec iov = {buf, sizeof buf};
-  char control[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) throw_errno("receive file descriptor");
-  if (payload) payload->assign(buf, static_cast<size_t>(n));
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      return UniqueFd(fd);
-    }
-  }
-  return UniqueFd();
+  std::string buf(4096, '\0');
+  ReceivedMessage m = recv_with_fds(socket, buf, 1);
+  if (m.size < 0) throw_errno("receive file descriptor");
+  if (payload) *payload = buf;
+  return m.fds.empty() ? UniqueFd() : std::move(m.fds[0]);
 }
 
 void setup_console(int socket, unsigned rows, unsigned cols) {

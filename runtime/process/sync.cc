@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "base/fd_passing.h"
 #include "runtime/process/console.h"
 
 namespace cryo::runtime {
@@ -39,23 +40,10 @@ std::optional<SyncMessage> SyncChannel::try_receive(const std::string& peer) {
   if (size < 0) throw_errno("receive from " + peer);
   if (size == 0) return std::nullopt;
   std::string buf(static_cast<size_t>(size), '\0');
-  struct iovec iov = {buf.data(), buf.size()};
-  char control[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) throw_errno("receive from " + peer);
+  ReceivedMessage m = recv_with_fds(fd_.get(), buf, 1);
+  if (m.size < 0) throw_errno("receive from " + peer);
   SyncMessage out;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      out.fd.reset(fd);
-    }
-  buf.resize(static_cast<size_t>(n));
+  if (!m.fds.empty()) out.fd = std::move(m.fds[0]);
   auto nl = buf.find('\n');
   out.type = buf.substr(0, nl);
   out.payload = nl == std::string::npos ? "" : buf.substr(nl + 1);
