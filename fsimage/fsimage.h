@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cryo::fsimage {
@@ -37,16 +38,16 @@ std::string escape_overlay_path(const std::string& path);
 // page the kernel copies for mount options (too many or too long lower paths).
 std::string overlay_mount_data(const OverlayConfig& config, size_t limit = 0 /* 0: page size - 1 */);
 
-// A mounted overlayfs; detaches it on destruction unless release()d.
-class OverlayMount {
+// A mount this object owns: detached (MNT_DETACH) on destruction unless release()d.
+class OwnedMount {
  public:
-  OverlayMount() = default;
-  OverlayMount(const OverlayConfig& config, const std::string& target, unsigned long flags = 0);
-  OverlayMount(OverlayMount&& other) noexcept;
-  OverlayMount& operator=(OverlayMount&& other) noexcept;
-  OverlayMount(const OverlayMount&) = delete;
-  OverlayMount& operator=(const OverlayMount&) = delete;
-  ~OverlayMount();
+  OwnedMount() = default;
+  explicit OwnedMount(std::string target) : target_(std::move(target)) {}
+  OwnedMount(OwnedMount&& other) noexcept : target_(other.release()) {}
+  OwnedMount& operator=(OwnedMount&& other) noexcept;
+  OwnedMount(const OwnedMount&) = delete;
+  OwnedMount& operator=(const OwnedMount&) = delete;
+  ~OwnedMount();
 
   const std::string& target() const { return target_; }
   bool mounted() const { return !target_.empty(); }
@@ -55,8 +56,18 @@ class OverlayMount {
   // Keeps the mount alive past this object; returns the target.
   std::string release();
 
+ protected:
+  void own(std::string target) { target_ = std::move(target); }  // just mounted by the subclass
+
  private:
   std::string target_;
+};
+
+// A mounted overlayfs.
+class OverlayMount : public OwnedMount {
+ public:
+  OverlayMount() = default;
+  OverlayMount(const OverlayConfig& config, const std::string& target, unsigned long flags = 0);
 };
 
 // ---- layer tars --------------------------------------------------------------------------------

@@ -58,18 +58,15 @@ std::string overlay_mount_data(const OverlayConfig& config, size_t limit) {
   return data;
 }
 
-OverlayMount::OverlayMount(const OverlayConfig& config, const std::string& target,
-                           unsigned long flags) {
+OverlayMount::OverlayMount(const OverlayConfig& config, const std::string& target, unsigned long flags) {
   std::string data = overlay_mount_data(config);
   if (::mount("overlay", target.c_str(), "overlay", flags, data.c_str()) != 0)
     throw SysError(errno, "mount overlay on `" + target + "` with `" + data +
                               "` (the kernel log says why)");
-  target_ = target;
+  own(target);
 }
 
-OverlayMount::OverlayMount(OverlayMount&& other) noexcept : target_(other.release()) {}
-
-OverlayMount& OverlayMount::operator=(OverlayMount&& other) noexcept {
+OwnedMount& OwnedMount::operator=(OwnedMount&& other) noexcept {
   if (this != &other) {
     if (mounted()) ::umount2(target_.c_str(), MNT_DETACH);
     target_ = other.release();
@@ -77,17 +74,17 @@ OverlayMount& OverlayMount::operator=(OverlayMount&& other) noexcept {
   return *this;
 }
 
-OverlayMount::~OverlayMount() {
+OwnedMount::~OwnedMount() {
   if (mounted()) ::umount2(target_.c_str(), MNT_DETACH);  // best effort: destructors can't throw
 }
 
-void OverlayMount::unmount() {
+void OwnedMount::unmount() {
   if (!mounted()) return;
   if (::umount2(target_.c_str(), MNT_DETACH) != 0) throw_errno("unmount `" + target_ + "`");
   target_.clear();
 }
 
-std::string OverlayMount::release() {
+std::string OwnedMount::release() {
   std::string t;
   t.swap(target_);
   return t;

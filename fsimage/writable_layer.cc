@@ -30,33 +30,7 @@ TmpfsMount::TmpfsMount(const TmpfsOptions& options, const std::string& target) {
   // nosuid/nodev: the host never needs either on a sandbox's private scratch space.
   if (::mount("tmpfs", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, data.c_str()) != 0)
     throw SysError(errno, "mount tmpfs on `" + target + "` with `" + data + "`");
-  target_ = target;
-}
-
-TmpfsMount::TmpfsMount(TmpfsMount&& other) noexcept : target_(other.release()) {}
-
-TmpfsMount& TmpfsMount::operator=(TmpfsMount&& other) noexcept {
-  if (this != &other) {
-    if (mounted()) ::umount2(target_.c_str(), MNT_DETACH);
-    target_ = other.release();
-  }
-  return *this;
-}
-
-TmpfsMount::~TmpfsMount() {
-  if (mounted()) ::umount2(target_.c_str(), MNT_DETACH);  // best effort: destructors can't throw
-}
-
-void TmpfsMount::unmount() {
-  if (!mounted()) return;
-  if (::umount2(target_.c_str(), MNT_DETACH) != 0) throw_errno("unmount tmpfs `" + target_ + "`");
-  target_.clear();
-}
-
-std::string TmpfsMount::release() {
-  std::string t;
-  t.swap(target_);
-  return t;
+  own(target);
 }
 
 WritableLayer::WritableLayer(const std::string& dir, uint64_t size_bytes) {

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "fsimage/fsimage.h"
+
 namespace cryo::fsimage {
 
 struct TmpfsOptions {
@@ -25,26 +27,11 @@ struct TmpfsOptions {
 // for a zero size.
 std::string tmpfs_mount_data(const TmpfsOptions& options);
 
-// A mounted tmpfs (nosuid, nodev); detaches it on destruction unless release()d.
-class TmpfsMount {
+// A mounted tmpfs (nosuid, nodev).
+class TmpfsMount : public OwnedMount {
  public:
   TmpfsMount() = default;
   TmpfsMount(const TmpfsOptions& options, const std::string& target);
-  TmpfsMount(TmpfsMount&& other) noexcept;
-  TmpfsMount& operator=(TmpfsMount&& other) noexcept;
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-  ~TmpfsMount();
-
-  const std::string& target() const { return target_; }
-  bool mounted() const { return !target_.empty(); }
-  // Unmounts now (lazily, MNT_DETACH); throws on failure.
-  void unmount();
-  // Keeps the mount alive past this object; returns the target.
-  std::string release();
-
- private:
-  std::string target_;
 };
 
 // <dir> as a tmpfs of `size_bytes` holding <dir>/upper and <dir>/work, ready to be an overlay's
