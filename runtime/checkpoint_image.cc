@@ -79,7 +79,9 @@ nlohmann::json meta_to_json(const CheckpointMeta& m) {
 CheckpointMeta meta_from_json(const nlohmann::json& j, const std::string& source) {
   try {
     CheckpointMeta m;
-    if (j.at("version").get<int>() != 1) throw Error(source + ": unsupported version " + j.at("version").dump());
+    // Compared as JSON: a huge or fractional number must not be converted to int first (UB).
+    const auto& version = j.at("version");
+    if (!version.is_number_integer() || version != 1) throw Error(source + ": unsupported version " + version.dump());
     m.container_id = j.at("container_id");
     m.created = j.value("created", "");
     m.config = j.at("config");
