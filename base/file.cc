@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -146,6 +147,14 @@ void remove_tree(const std::string& path) {
   } catch (const SysError& e) {
     throw SysError(e.code(), "remove `" + path + "`: " + e.what());
   }
+}
+
+std::string executable_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw_errno("readlink /proc/self/exe");
+  std::string exe(buf, static_cast<size_t>(n));
+  return exe.substr(0, exe.find_last_of('/'));
 }
 
 }  // namespace cryo

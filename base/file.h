@@ -26,6 +26,8 @@ void remove_tree(const std::string& path);
 bool path_exists(const std::string& path);
 // realpath(3): the absolute, symlink-free path; throws naming the path.
 std::string real_path(const std::string& path);
+// The directory of the running executable (/proc/self/exe): where cryo finds its sibling binaries.
+std::string executable_dir();
 UniqueFd open_or_throw(const std::string& path, int flags, mode_t mode = 0);
 
 }  // namespace cryo

@@ -94,11 +94,7 @@ uint32_t parse_empty_ns(const std::vector<std::string>& names) {
 }
 
 std::string criu_tools_dir() {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "";
-  std::string exe(self, static_cast<size_t>(n));
-  std::string dir = exe.substr(0, exe.find_last_of('/')) + "/criu-path";
+  std::string dir = executable_dir() + "/criu-path";
   return ::access((dir + "/tar").c_str(), X_OK) == 0 ? dir : "";
 }
 

@@ -12,28 +12,16 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 #include "base/error.h"
 #include "runtime/process/console.h"
+#include "runtime/state_store.h"
 
 namespace cryo::sentry {
 namespace {
 
 constexpr uint64_t kMaxAuditBytes = 16ull << 20;  // the log of a busy sandbox stops growing here
 constexpr int kMaxErrno = 4095;
-
-std::string now_rfc3339() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  ::gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  char frac[16];
-  std::snprintf(frac, sizeof frac, ".%03ldZ", ts.tv_nsec / 1'000'000);
-  return std::string(buf) + frac;
-}
 
 int syscall_number(const std::string& name) {
   int nr = seccomp_syscall_resolve_name(name.c_str());
@@ -167,7 +155,7 @@ void Supervisor::audit(pid_t pid, const Decision& d, int nr, const uint64_t (&ar
     struct stat st;
     if (::fstat(audit_.get(), &st) == 0) audit_bytes_ = static_cast<uint64_t>(st.st_size);
   }
-  nlohmann::json line = {{"time", now_rfc3339()}, {"pid", pid},       {"syscall", d.name},
+  nlohmann::json line = {{"time", runtime::rfc3339_now()}, {"pid", pid},       {"syscall", d.name},
                          {"nr", nr},              {"action", d.action}, {"args", args}};
   if (d.action == "deny") line["errno"] = d.error;
   std::string text = line.dump() + "\n";

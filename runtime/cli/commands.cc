@@ -352,11 +352,7 @@ char** original_argv = nullptr;
 
 // checkpoint/restore live in cryo-checkpoint, installed next to cryo.
 int delegate_to_checkpoint_binary(const GlobalOptions&, const Args&) {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) throw_errno("readlink /proc/self/exe");
-  std::string dir(self, static_cast<size_t>(n));
-  std::string helper = dir.substr(0, dir.find_last_of('/')) + "/cryo-checkpoint";
+  std::string helper = executable_dir() + "/cryo-checkpoint";
   ::execv(helper.c_str(), original_argv);
   throw SysError(errno, "exec `" + helper + "` (checkpoint and restore need cryo-checkpoint next to cryo)");
 }
