@@ -30,6 +30,7 @@ struct Call {
   std::string name;  // "dump", "restore", ...
   LogLocation log;
   std::vector<int> pass_fds;
+  int netns_fd = -1;
 };
 
 LogLocation log_location(const CommonOptions& o, const criu::criu_opts& p) {
@@ -135,10 +136,11 @@ criu::criu_resp parse_response(const Call& call, const Message& m) {
 }
 
 // One request on a fresh criu: send, answer notifications until the final response, reap criu.
-criu::criu_resp run_request(const CriuConfig& config, const std::string& binary,
+criu::criu_resp run_request(const CriuConfig& config, const std::string& binary, const KerndatMount& kerndat,
                             const criu::criu_req& req, const Call& call,
                             const NotifyHandler& handler) {
-  SpawnSpec spec{binary, call.pass_fds, config.stdin_fd, config.stdout_fd, config.stderr_fd, config.tools_dir};
+  SpawnSpec spec{binary,           call.pass_fds,    config.stdin_fd, config.stdout_fd,
+                 config.stderr_fd, config.tools_dir, kerndat,         call.netns_fd};
   std::optional<CriuProcess> started;
   try {
     started.emplace(CriuProcess::spawn(spec));
@@ -231,11 +233,13 @@ std::string find_criu_binary() {
 
 CriuClient::CriuClient(CriuConfig config)
     : config_(std::move(config)),
-      binary_(config_.binary.empty() ? find_criu_binary() : resolve_binary(config_.binary)) {}
+      binary_(config_.binary.empty() ? find_criu_binary() : resolve_binary(config_.binary)) {
+  if (config_.keep_kerndat_cache) kerndat_ = prepare_kerndat_cache(binary_);
+}
 
 CriuVersion CriuClient::version() {
   criu::criu_req req = make_request(criu::VERSION);
-  criu::criu_resp resp = run_request(config_, binary_, req, Call{"version", {}, {}}, {});
+  criu::criu_resp resp = run_request(config_, binary_, kerndat_, req, Call{"version", {}, {}}, {});
   if (!resp.has_version()) throw CriuError("criu version: the response carries no version");
   return from_proto(resp.version());
 }
@@ -243,7 +247,7 @@ CriuVersion CriuClient::version() {
 void CriuClient::check() {
   criu::criu_req req = make_request(criu::CHECK);
   *req.mutable_opts() = check_opts();
-  run_request(config_, binary_, req, Call{"check", {}, {}}, {});
+  run_request(config_, binary_, kerndat_, req, Call{"check", {}, {}}, {});
 }
 
 CriuFeatures CriuClient::feature_check() {
@@ -252,7 +256,7 @@ CriuFeatures CriuClient::feature_check() {
   f->set_mem_track(true);
   f->set_lazy_pages(true);
   f->set_pidfd_store(true);
-  criu::criu_resp resp = run_request(config_, binary_, req, Call{"feature-check", {}, {}}, {});
+  criu::criu_resp resp = run_request(config_, binary_, kerndat_, req, Call{"feature-check", {}, {}}, {});
   if (!resp.has_features()) throw CriuError("criu feature-check: the response carries no features");
   return from_proto(resp.features());
 }
@@ -272,25 +276,25 @@ criu::criu_req build(criu::criu_req_type type, const Options& opts, const std::s
 
 void CriuClient::dump(const DumpOptions& opts, const NotifyHandler& on_notify) {
   criu::criu_req req = build(criu::DUMP, opts, "dump", bool(on_notify));
-  Call call{"dump", log_location(opts, req.opts()), {}};
+  Call call{"dump", log_location(opts, req.opts()), {}, opts.criu_netns_fd};
   // A connected page-server socket is named by its number in criu's table: criu must get it.
   if (opts.page_server && opts.page_server->fd > 2) call.pass_fds.push_back(opts.page_server->fd);
-  run_request(config_, binary_, req, call, on_notify);
+  run_request(config_, binary_, kerndat_, req, call, on_notify);
 }
 
 void CriuClient::pre_dump(const DumpOptions& opts, const NotifyHandler& on_notify) {
   criu::criu_req req = build(criu::SINGLE_PRE_DUMP, opts, "pre-dump", bool(on_notify));
-  run_request(config_, binary_, req, Call{"pre-dump", log_location(opts, req.opts()), {}},
+  run_request(config_, binary_, kerndat_, req, Call{"pre-dump", log_location(opts, req.opts()), {}, opts.criu_netns_fd},
               on_notify);
 }
 
 pid_t CriuClient::restore(const RestoreOptions& opts, const NotifyHandler& on_notify) {
   criu::criu_req req = build(criu::RESTORE, opts, "restore", bool(on_notify));
-  Call call{"restore", log_location(opts, req.opts()), {}};
+  Call call{"restore", log_location(opts, req.opts()), {}, opts.criu_netns_fd};
   // inherit_fd numbers are looked up in criu's own table (swrk only), so criu must get them.
   for (const auto& f : opts.inherit_fds)
     if (f.fd > 2) call.pass_fds.push_back(f.fd);
-  criu::criu_resp resp = run_request(config_, binary_, req, call, on_notify);
+  criu::criu_resp resp = run_request(config_, binary_, kerndat_, req, call, on_notify);
   if (!resp.has_restore() || resp.restore().pid() <= 0)
     throw CriuError("criu restore: succeeded but reported no restored pid");
   return resp.restore().pid();

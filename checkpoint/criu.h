@@ -16,6 +16,7 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "checkpoint/kerndat_cache.h"
 
 namespace cryo::checkpoint {
 
@@ -106,6 +107,10 @@ struct CommonOptions {
   std::string lsm_profile;
   std::string lsm_mount_context;
   std::string config_file;  // CRIU config file applied over the RPC options
+  // Run criu inside this network namespace (-1: ours). Tasks in criu's own network namespace are
+  // dumped without it, and restored tasks stay in it: for a namespace that holds nothing but
+  // loopback, this skips dumping and recreating it.
+  int criu_netns_fd = -1;
 };
 
 struct DumpOptions : CommonOptions {
@@ -158,6 +163,8 @@ struct CriuConfig {
   // A directory put first on criu's PATH: cryo's own tools for the programs criu runs (see
   // tmpfs_tar.cc). Empty: criu's PATH is ours.
   std::string tools_dir;
+  // Where CRIU cannot cache its kernel probe, cryo keeps the cache (see kerndat_cache.h).
+  bool keep_kerndat_cache = false;
 };
 
 class CriuClient {
@@ -165,6 +172,8 @@ class CriuClient {
   explicit CriuClient(CriuConfig config = {});
 
   const std::string& binary() const { return binary_; }
+  // The kernel-probe cache each criu child gets (empty unless keep_kerndat_cache found one).
+  const KerndatMount& kerndat() const { return kerndat_; }
 
   CriuVersion version();
   // `criu check`: throws when CRIU finds the kernel unusable.
@@ -182,6 +191,7 @@ class CriuClient {
  private:
   CriuConfig config_;
   std::string binary_;
+  KerndatMount kerndat_;
 };
 
 // Finds the criu binary as CriuClient does by default; throws when there is none.

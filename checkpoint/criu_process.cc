@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -74,6 +75,8 @@ struct ChildPlan {
   const int* pass_fds;
   size_t n_pass;
   int err_pipe;
+  int netns_fd;
+  const KerndatMount* kerndat;
 };
 
 void report_and_exit(int err_pipe, int stage) {
@@ -83,7 +86,7 @@ void report_and_exit(int err_pipe, int stage) {
   ::_exit(127);
 }
 
-enum Stage { kStageSignals = 1, kStageFds, kStageExec };
+enum Stage { kStageSignals = 1, kStageFds, kStageNetns, kStageExec };
 
 [[noreturn]] void run_child(const ChildPlan& p) {
   // Signal state survives exec: give criu a clean one whatever the caller blocked or ignored.
@@ -109,6 +112,9 @@ enum Stage { kStageSignals = 1, kStageFds, kStageExec };
   for (size_t i = 0; i < p.n_pass; ++i)
     if (::fcntl(p.pass_fds[i], F_SETFD, 0) != 0) report_and_exit(p.err_pipe, kStageFds);
 
+  if (p.netns_fd >= 0 && ::setns(p.netns_fd, CLONE_NEWNET) != 0) report_and_exit(p.err_pipe, kStageNetns);
+  p.kerndat->apply_in_child();
+
   ::execve(p.binary, p.argv, p.envp);
   report_and_exit(p.err_pipe, kStageExec);
   ::_exit(127);
@@ -118,6 +124,7 @@ const char* stage_name(int stage) {
   switch (stage) {
     case kStageSignals: return "reset signals in the criu child";
     case kStageFds: return "set up descriptors for criu";
+    case kStageNetns: return "enter the container's network namespace for criu";
     default: return "exec";
   }
 }
@@ -181,7 +188,9 @@ CriuProcess CriuProcess::spawn(const SpawnSpec& spec) {
                  theirs.get(),
                  spec.pass_fds.data(),
                  spec.pass_fds.size(),
-                 err_write.get()};
+                 err_write.get(),
+                 spec.netns_fd,
+                 &spec.kerndat};
 
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork for criu");

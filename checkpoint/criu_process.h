@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "checkpoint/kerndat_cache.h"
 
 namespace cryo::checkpoint {
 
@@ -17,6 +18,8 @@ struct SpawnSpec {
   int stdout_fd = -1;         // -1: the capture buffer
   int stderr_fd = -1;         // -1: the capture buffer
   std::string path_prefix;    // a directory put first on criu's PATH (the tools it runs)
+  KerndatMount kerndat;       // criu's kernel-probe cache, when cryo keeps it
+  int netns_fd = -1;          // a network namespace criu runs in (-1: ours)
 };
 
 struct Message {

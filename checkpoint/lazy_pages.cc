@@ -58,6 +58,7 @@ LazyPagesDaemon LazyPagesDaemon::start(const LazyPagesOptions& o) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    o.kerndat.apply_in_child();
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/fd.h"
+#include "checkpoint/kerndat_cache.h"
 
 namespace cryo::checkpoint {
 
@@ -19,6 +20,7 @@ struct LazyPagesOptions {
   std::string log_file = "lazy-pages.log";
   int log_level = 2;       // 4 logs every page fault
   int ready_timeout_ms = 10'000;
+  KerndatMount kerndat;    // criu's kernel-probe cache, when cryo keeps it
 };
 
 // A started daemon. Destroying it without release() kills it: a restore that failed before the

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -18,6 +19,7 @@ namespace {
 
 constexpr size_t kPage = 4096;
 constexpr size_t kChunk = 64ul << 20;  // growth beyond the reserve
+constexpr size_t kMaxSocketBuffer = 512ul << 20;
 
 constexpr uint32_t kOpen2 = 4, kAddF = 6, kClose = 0x1023, kForceClose = 0x1024;
 constexpr uint32_t kPePresent = 1u << 2;
@@ -92,9 +94,11 @@ PageSink::PageSink(size_t reserve, Transport transport) {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw_errno("page server: socketpair");
     conn_.reset(sv[0]);
     criu_end_.reset(sv[1]);
-    // With the default buffers (~200 KiB) every MiB criu splices waits for our reads; large
-    // ones let criu run ahead. FORCE: root may exceed net.core.wmem_max/rmem_max.
-    int bytes = 64 << 20;
+    // With the default buffers (~200 KiB) every MiB criu splices waits for our reads. Buffers as
+    // large as the memory to come let criu queue all of it (references to the frozen pages, not
+    // copies) and dump the rest of the container while we copy. FORCE: root may exceed
+    // net.core.wmem_max/rmem_max.
+    int bytes = static_cast<int>(std::clamp(reserve, kChunk, kMaxSocketBuffer));
     for (int fd : {sv[0], sv[1]}) {
       ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes);
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);

@@ -72,7 +72,8 @@ nlohmann::json meta_to_json(const CheckpointMeta& m) {
   nlohmann::json j = {{"version", 1}, {"container_id", m.container_id}, {"created", m.created},
                       {"config", m.config}, {"stdio", m.stdio}, {"diff_digest", m.diff_digest}};
   if (m.overlay) j["overlay"] = {{"lowers", m.overlay->lowers}, {"upper", m.overlay->upper}, {"work", m.overlay->work}};
-  if (m.fresh_netns_lo_up) j["netns"] = {{"fresh", true}, {"lo_up", *m.fresh_netns_lo_up}};
+  if (m.fresh_netns_lo_up)
+    j["netns"] = {{"fresh", true}, {"lo_up", *m.fresh_netns_lo_up}, {"outside_images", m.netns_outside_images}};
   return j;
 }
 
@@ -89,7 +90,10 @@ CheckpointMeta meta_from_json(const nlohmann::json& j, const std::string& source
     m.diff_digest = j.value("diff_digest", "");
     if (j.contains("overlay"))
       m.overlay = OverlayRoot{j["overlay"].at("lowers"), j["overlay"].value("upper", ""), j["overlay"].value("work", "")};
-    if (j.contains("netns") && j["netns"].value("fresh", false)) m.fresh_netns_lo_up = j["netns"].value("lo_up", false);
+    if (j.contains("netns") && j["netns"].value("fresh", false)) {
+      m.fresh_netns_lo_up = j["netns"].value("lo_up", false);
+      m.netns_outside_images = j["netns"].value("outside_images", false);
+    }
     return m;
   } catch (const nlohmann::json::exception& e) {
     throw Error(source + ": corrupt checkpoint metadata: " + e.what());

@@ -29,6 +29,9 @@ struct CheckpointMeta {
   // The container's own network namespace held only its loopback and was left out of the image
   // (external to CRIU): restore gives each clone a fresh one, loopback up when it was.
   std::optional<bool> fresh_netns_lo_up;
+  // That namespace is not in CRIU's images: criu ran inside it (restore runs criu inside the new
+  // one). Otherwise (older images) CRIU declared it external, to be handed in by inherit_fd.
+  bool netns_outside_images = false;
 };
 
 nlohmann::json meta_to_json(const CheckpointMeta& m);

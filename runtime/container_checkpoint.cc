@@ -159,7 +159,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   std::optional<NotifyRewrite> notify = plan_notify_rewrite(c, o.id);
   // A dump that hangs (a task that cannot be seized) is killed rather than left holding the
   // container; CRIU then releases the tasks.
-  checkpoint::CriuClient criu({g.criu, criu_timeout(), -1, -1, -1, criu_tools_dir()});
+  checkpoint::CriuClient criu({g.criu, criu_timeout(), -1, -1, -1, criu_tools_dir(), true});
   auto caps = criu_capabilities(criu, g.root);
   ImageRollback rollback{o.image_path};
   rollback.created_dir = make_dirs(o.image_path, 0700);
@@ -175,9 +175,18 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   meta.config = c.record.config;
   meta.overlay = find_overlay(read_file("/proc/self/mountinfo"), c.record.rootfs);
   meta.stdio = init_stdio(c.record.pid);
+  // A network namespace with nothing but loopback stays out of the images: criu runs inside it,
+  // so CRIU neither dumps it nor walks its conntrack tables while the container is frozen. criu
+  // can only start there with cryo's kernel-probe cache (its probes need a network). Without it,
+  // or with CRYO_CRIU_IN_NETNS=0, the namespace is declared external instead.
+  UniqueFd netns;
   if (auto net = simple_netns(c.spec, c.record.pid)) {
     meta.fresh_netns_lo_up = net->lo_up;
-    dump.external.push_back("net[" + std::to_string(net->inode) + "]:" + kFreshNetnsKey);
+    const char* in_netns = std::getenv("CRYO_CRIU_IN_NETNS");
+    meta.netns_outside_images = !(in_netns && std::string(in_netns) == "0") && criu.kerndat();
+    netns = std::move(net->fd);
+    if (meta.netns_outside_images) dump.criu_netns_fd = netns.get();
+    else dump.external.push_back("net[" + std::to_string(net->inode) + "]:" + kFreshNetnsKey);
   }
 
   write_file_atomic(checkpoint_marker(store, o.id), std::to_string(::getpid()));

@@ -208,13 +208,14 @@ std::vector<UniqueFd> inherit_stdio(const CheckpointMeta& meta, checkpoint::Rest
 // --lazy-pages keeps runc's meaning (the caller runs the daemon); CRYO_LAZY_RESTORE=0 turns it off.
 std::optional<checkpoint::LazyPagesDaemon> start_lazy_pages(const RestoreOptions& o,
                                                             const checkpoint::CriuCapabilities& caps,
-                                                            const std::string& criu, const std::string& image,
-                                                            const std::string& work_dir) {
+                                                            const checkpoint::CriuClient& criu,
+                                                            const std::string& image, const std::string& work_dir) {
   const char* env = std::getenv("CRYO_LAZY_RESTORE");
   if (o.lazy_pages || !caps.features.lazy_pages || (env && std::string(env) == "0")) return std::nullopt;
   try {
     checkpoint::LazyPagesOptions lo;
-    lo.binary = criu;
+    lo.binary = criu.binary();
+    lo.kerndat = criu.kerndat();
     lo.images_dir = image;
     lo.work_dir = real_path(work_dir);
     return checkpoint::LazyPagesDaemon::start(lo);
@@ -238,7 +239,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
-  checkpoint::CriuClient criu({g.criu, {}, -1, -1, -1, criu_tools_dir()});
+  checkpoint::CriuClient criu({g.criu, {}, -1, -1, -1, criu_tools_dir(), true});
   auto caps = criu_capabilities(criu, g.root);
 
   ContainerLock lock = store.create(o.id);
@@ -254,7 +255,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   // The lazy-pages daemon starts first: it comes up while the root and cgroup are prepared.
   std::string work_path = o.work_path.empty() ? store.dir(o.id) : o.work_path;
   make_dirs(work_path, 0700);
-  std::optional<checkpoint::LazyPagesDaemon> lazy = start_lazy_pages(o, caps, criu.binary(), image, work_path);
+  std::optional<checkpoint::LazyPagesDaemon> lazy = start_lazy_pages(o, caps, criu, image, work_path);
 
   make_dirs(rootfs, 0755);
   if (meta.overlay && path_exists(image + "/" + kRootfsDiff) && empty_dir(rootfs)) {
@@ -290,7 +291,15 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
     for (auto& ns : spec.linux.namespaces)
       if (ns.type == "network") join = ns.path;
     netns = join.empty() ? fresh_netns(*meta.fresh_netns_lo_up) : open_or_throw(join, O_RDONLY | O_CLOEXEC);
-    ropts.inherit_fds.push_back({kFreshNetnsKey, netns.get()});
+    if (!meta.netns_outside_images) {
+      ropts.inherit_fds.push_back({kFreshNetnsKey, netns.get()});
+    } else if (criu.kerndat()) {
+      ropts.criu_netns_fd = netns.get();
+    } else {
+      throw Error("restore " + image + ": criu must run inside the new network namespace, and can only with cryo's "
+                  "kernel-probe cache (/var/cache/cryo), which is unavailable (CRYO_CRIU_KDAT_CACHE=0, or it could "
+                  "not be generated)");
+    }
   }
   checkpoint::check_supported(ropts, caps);
   UniqueFd console;

@@ -152,7 +152,7 @@ std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid) {
     UniqueFd target = open_or_throw(path, O_RDONLY | O_CLOEXEC);
     struct stat st = {};
     if (::fstat(target.get(), &st) != 0) return std::nullopt;
-    return in_netns(target.get(), [&]() -> std::optional<SimpleNetns> {
+    auto simple = in_netns(target.get(), [&]() -> std::optional<SimpleNetns> {
       struct if_nameindex* names = ::if_nameindex();
       if (!names) return std::nullopt;
       bool only_lo = true;
@@ -160,8 +160,10 @@ std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid) {
         if (std::string(n->if_name) != "lo") only_lo = false;
       ::if_freenameindex(names);
       if (!only_lo) return std::nullopt;
-      return SimpleNetns{static_cast<unsigned long>(st.st_ino), loopback_up()};
+      return SimpleNetns{static_cast<unsigned long>(st.st_ino), loopback_up(), {}};
     });
+    if (simple) simple->fd = std::move(target);
+    return simple;
   } catch (const SysError&) {
     return std::nullopt;  // CRIU dumps it as before
   }

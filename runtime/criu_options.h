@@ -35,6 +35,7 @@ inline constexpr const char* kFreshNetnsKey = "cryo-fresh-netns";
 struct SimpleNetns {
   unsigned long inode = 0;
   bool lo_up = false;
+  UniqueFd fd;  // the namespace
 };
 std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid);
 // A new network namespace (loopback up or down); this process stays in its own.

@@ -201,13 +201,21 @@ void enter_rootfs(const RootfsOptions& opts) {
 }
 
 void finish_rootfs(const oci::Spec& spec) {
+  // Masked directories all show one empty read-only tmpfs: a checkpoint then archives a single
+  // tmpfs for them (each costs CRIU a tar run while the container is frozen).
+  std::string first_masked_dir;
   for (auto& p : spec.linux.masked_paths) {
     struct stat st;
     if (::stat(p.c_str(), &st) != 0) continue;  // nothing to hide
-    if (S_ISDIR(st.st_mode))
-      sys_mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0k", "mask `" + p + "`");
-    else
+    if (!S_ISDIR(st.st_mode)) {
       sys_mount("/dev/null", p, nullptr, MS_BIND, "", "mask `" + p + "`");
+    } else if (first_masked_dir.empty()) {
+      sys_mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0k", "mask `" + p + "`");
+      first_masked_dir = p;
+    } else {
+      sys_mount(first_masked_dir, p, nullptr, MS_BIND, "", "mask `" + p + "`");
+      sys_mount("", p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, "", "remount `" + p + "` read-only");
+    }
   }
   for (auto& p : spec.linux.readonly_paths) {
     if (::access(p.c_str(), F_OK) != 0) continue;

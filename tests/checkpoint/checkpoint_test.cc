@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <cstring>
 #include <thread>
@@ -233,7 +234,11 @@ TEST_F(CheckpointTest, FreshNetworkNamespaceForEachClone) {
   ASSERT_EQ(ck.code, 0) << ck.err;
   auto meta = nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
   EXPECT_TRUE(meta.contains("netns")) << meta.dump();
-  EXPECT_TRUE(read_text(dir / "img/dump.log").find("iptables") == std::string::npos) << "the netns was dumped";
+  EXPECT_TRUE(meta["netns"].value("outside_images", false)) << meta.dump();
+  // criu ran inside the namespace: CRIU did not dump it at all (no netns image, no conntrack walk).
+  for (auto& e : std::filesystem::directory_iterator(dir / "img"))
+    EXPECT_NE(e.path().filename().string().rfind("netns-", 0), 0u) << e.path();
+  EXPECT_EQ(read_text(dir / "img/dump.log").find("Dump NET namespace"), std::string::npos);
   ASSERT_EQ(restore("r1"), 0);
   ASSERT_EQ(restore("r2"), 0);
   ASSERT_TRUE(eventually([&] { return count("r1") > 0 && count("r2") > 0; }));
@@ -242,6 +247,61 @@ TEST_F(CheckpointTest, FreshNetworkNamespaceForEachClone) {
   EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(::getpid(), "net"));
   auto links = cryo({"exec", "r1", "cat", "/proc/net/dev"});
   EXPECT_NE(links.out.find("lo:"), std::string::npos) << links.out << links.err;
+  // The loopback is up or down as it was.
+  auto lo_was = cryo({"exec", "orig", "cat", "/sys/class/net/lo/flags"});
+  auto lo = cryo({"exec", "r1", "cat", "/sys/class/net/lo/flags"});
+  ASSERT_FALSE(lo_was.out.empty()) << lo_was.err;
+  ASSERT_FALSE(lo.out.empty()) << lo.err;
+  EXPECT_EQ(std::stoul(lo.out, nullptr, 16) & 1, std::stoul(lo_was.out, nullptr, 16) & 1) << lo.out << lo_was.out;
+}
+
+// Images of cryo before criu ran inside the namespace declared it external to CRIU; they still
+// restore (CRYO_CRIU_IN_NETNS=0 makes such an image).
+TEST_F(CheckpointTest, ExternalNetworkNamespaceImagesStillRestore) {
+  auto ck = run({"/usr/bin/env", "CRYO_CRIU_IN_NETNS=0", kCryo, "--root", dir / "run", "checkpoint",
+                 "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  auto meta = nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
+  EXPECT_FALSE(meta["netns"].value("outside_images", true)) << meta.dump();
+  EXPECT_NE(read_text(dir / "img/dump.log").find("Dump NET namespace"), std::string::npos);
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+  EXPECT_TRUE(counting("r1"));
+  EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(pid_of("orig"), "net"));
+  EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(::getpid(), "net"));
+}
+
+// cryo keeps CRIU's kernel-probe cache (CRIU keeps none where /run is not a tmpfs, and its probes
+// fail inside a network namespace with loopback down). The bind that shows it to criu never
+// reaches our mount table.
+TEST_F(CheckpointTest, CriuLoadsTheKernelProbeCache) {
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+  EXPECT_NE(read_text(dir / "img/dump.log").find("Loaded kdat cache from /run/criu.kdat"), std::string::npos);
+  EXPECT_EQ(read_text("/proc/self/mountinfo").find("criu.kdat"), std::string::npos);
+}
+
+// Without the cache criu cannot start inside the namespace: the checkpoint declares the namespace
+// external instead, and a restore of an image that needs it says why it cannot.
+TEST_F(CheckpointTest, WithoutTheProbeCacheTheNamespaceIsDeclaredExternal) {
+  auto ck = run({"/usr/bin/env", "CRYO_CRIU_KDAT_CACHE=0", kCryo, "--root", dir / "run", "checkpoint",
+                 "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  auto meta = nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
+  EXPECT_FALSE(meta["netns"].value("outside_images", true)) << meta.dump();
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+
+  auto ck2 = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img2", "orig"});
+  ASSERT_EQ(ck2.code, 0) << ck2.err;
+  auto rs = run({"/usr/bin/env", "CRYO_CRIU_KDAT_CACHE=0", kCryo, "--root", dir / "run", "restore", "-d",
+                 "--image-path", dir / "img2", "--bundle", clone_bundle("r2"), "r2"});
+  EXPECT_NE(rs.code, 0);
+  EXPECT_NE(rs.err.find("kernel-probe cache"), std::string::npos) << rs.err;
+  EXPECT_EQ(status_of("r2"), "gone");
+  EXPECT_TRUE(counting("orig"));
 }
 
 TEST_F(CheckpointTest, WithoutLeaveRunningStopsThenRestoresUnderTheSameId) {

@@ -173,6 +173,26 @@ TEST_F(RuntimeTest, MaskedPaths) {
   EXPECT_EQ(r.out, want) << script;
 }
 
+TEST_F(RuntimeTest, MaskedDirectoriesShareOneReadOnlyTmpfs) {
+  config_["linux"]["maskedPaths"] = {"/proc/acpi", "/sys/firmware", "/proc/bus", "/proc/irq"};
+  config_["linux"]["readonlyPaths"] = nlohmann::json::array();
+  Outcome r = run_container({"sh", "-c",
+                             "for d in /proc/acpi /sys/firmware /proc/bus /proc/irq; do "
+                             "m=$(grep \" $d \" /proc/self/mountinfo); "
+                             "echo $(echo \"$m\" | cut -d' ' -f3) $(echo \"$m\" | sed 's/.* - //' | cut -d' ' -f1); "
+                             "touch $d/x 2>/dev/null && echo writable; ls -A $d | wc -l; done"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::vector<std::string> lines;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 8u) << r.out;
+  for (size_t i = 0; i < 8; i += 2) {
+    EXPECT_EQ(lines[i], lines[0]) << "not the same tmpfs: " << r.out;
+    EXPECT_EQ(lines[i + 1], "0") << r.out;
+  }
+  EXPECT_NE(lines[0].find("tmpfs"), std::string::npos) << r.out;
+}
+
 TEST_F(RuntimeTest, ReadonlyPaths) {
   Outcome r = run_container({"sh", "-c", "grep ' /proc/sys ' /proc/self/mountinfo; echo 1 > /proc/sys/vm/drop_caches"});
   EXPECT_NE(r.code, 0) << r.text();
