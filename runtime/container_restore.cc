@@ -203,6 +203,10 @@ std::vector<UniqueFd> inherit_stdio(const CheckpointMeta& meta, checkpoint::Rest
   return copies;
 }
 
+void warn_restoring_eagerly(const std::exception& e) {
+  std::cerr << "cryo restore: restoring memory eagerly, the lazy-pages daemon did not start: " << e.what() << "\n";
+}
+
 // Restores lazily unless asked not to: criu restore maps the memory empty and returns, and a
 // `criu lazy-pages` daemon of this restore's own fills it (first-touched pages first). An explicit
 // --lazy-pages keeps runc's meaning (the caller runs the daemon); CRYO_LAZY_RESTORE=0 turns it off.
@@ -220,7 +224,7 @@ std::optional<checkpoint::LazyPagesDaemon> start_lazy_pages(const RestoreOptions
     lo.work_dir = real_path(work_dir);
     return checkpoint::LazyPagesDaemon::start(lo);
   } catch (const checkpoint::CriuError& e) {
-    std::cerr << "cryo restore: restoring memory eagerly, the lazy-pages daemon did not start: " << e.what() << "\n";
+    warn_restoring_eagerly(e);
     return std::nullopt;
   }
 }
@@ -280,7 +284,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
       lazy->wait_ready();
       ropts.lazy_pages = true;
     } catch (const checkpoint::CriuError& e) {
-      std::cerr << "cryo restore: restoring memory eagerly, the lazy-pages daemon did not start: " << e.what() << "\n";
+      warn_restoring_eagerly(e);
       lazy.reset();
     }
   }
