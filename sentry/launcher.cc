@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include "base/error.h"
 #include "base/fd_passing.h"
 #include "runtime/exec_launcher.h"
+#include "sentry/direct_exec.h"
+#include "sentry/simple_command.h"
 
 namespace cryo::sentry {
 namespace {
@@ -67,9 +70,14 @@ json launch_one(const runtime::ExecLauncher& launcher, const oci::Process& base,
     if (r.truncated) throw Error("launch request too large");
     if (r.fds.size() != 3) throw Error("launch request without its 3 stdio fds");
     oci::Process p = process_of(base, json::parse(r.text));
+    // `sh -c 'ls -l /tmp'` runs ls without the shell when that changes nothing (see
+    // simple_command.h); the shell still runs if the direct exec fails.
+    std::function<void()> exec_first;
+    if (auto words = simple_command_words(p.args, p.env))
+      exec_first = [&p, words = std::move(*words)] { exec_like_sh(words, p.env); };
     // A command with a supervised profile sends its listener straight to the sentry on our socket.
     pid_t pid = launcher.launch(p, {r.fds[0].get(), r.fds[1].get(), r.fds[2].get()}, CLONE_PARENT, "cryo-sentry: ",
-                                kSockFd);
+                                kSockFd, exec_first);
     return {{"pid", pid}};
   } catch (const SysError& e) {
     return {{"error", e.what()}, {"errno", e.code()}};
