@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <optional>
@@ -47,7 +49,13 @@ struct Request {
 };
 
 std::optional<Request> receive(std::string& buf) {
-  buf.resize(kMaxRequest);
+  // Its size first, for a buffer of just that size: zero-filling kMaxRequest bytes per request
+  // would cost more than the fork, and would fault in pages each fork then shares copy-on-write.
+  ssize_t size;
+  do size = ::recv(kSockFd, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+  while (size < 0 && errno == EINTR);
+  if (size < 0) throw_errno("wait for a launch request");
+  buf.resize(std::clamp<size_t>(static_cast<size_t>(size), 1, kMaxRequest));  // 0: EOF, read below
   ReceivedMessage m = recv_with_fds(kSockFd, buf, 3);
   if (m.size < 0) throw_errno("receive a launch request");
   if (m.size == 0) return std::nullopt;
