@@ -89,7 +89,8 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
 // A launched process: exec_child's steps, minus the cgroups and namespaces it inherited.
 [[noreturn]] void launched_child(const oci::Process& p, const std::array<int, 3>& stdio,
                                  const std::optional<oci::Seccomp>& seccomp, const std::optional<SeccompProgram>& program,
-                                 int listener_sink, const std::string& error_prefix) noexcept {
+                                 int listener_sink, const std::string& error_prefix,
+                                 const std::function<void()>& exec_first) noexcept {
   try {
     reset_signals();
     // The parent that reaps us; its death must not leave the command running unattended.
@@ -114,7 +115,7 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
     if (early) load();
     std::function<void()> late;
     if (seccomp && !early) late = load;
-    finish_and_exec_with(p, exe, late, 0);
+    finish_and_exec_with(p, exe, late, 0, exec_first);
   } catch (const std::exception& e) {
     std::string msg = error_prefix + e.what() + "\n";
     ssize_t n = ::write(2, msg.data(), msg.size());
@@ -153,12 +154,13 @@ ExecLauncher ExecLauncher::prepare(const GlobalOptions& g, const std::string& id
 }
 
 pid_t ExecLauncher::launch(const oci::Process& process, const std::array<int, 3>& stdio, unsigned long clone_flags,
-                           const std::string& error_prefix, int listener_sink) const {
+                           const std::string& error_prefix, int listener_sink,
+                           const std::function<void()>& exec_first) const {
   for (int fd : stdio)
     if (fd < 3) throw Error("launch: stdio fds must be above 2");  // dup2 would overwrite them
   // A plain fork with extra flags (glibc's fork cannot CLONE_PARENT): no new stack, copied memory.
   long pid = ::syscall(SYS_clone, SIGCHLD | clone_flags, nullptr, nullptr, nullptr, 0);
-  if (pid == 0) launched_child(process, stdio, seccomp_, program_, listener_sink, error_prefix);
+  if (pid == 0) launched_child(process, stdio, seccomp_, program_, listener_sink, error_prefix, exec_first);
   if (pid < 0) throw_errno("fork the command");
   return static_cast<pid_t>(pid);
 }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,8 +36,11 @@ class ExecLauncher {
   // error_prefix and the reason to its stderr and exits 127, as a failed `exec` would.
   // With a profile that has user-notification rules, the process sends its listener on
   // `listener_sink` (a SOCK_SEQPACKET socket, message "seccomp-listener") before it executes.
+  // `exec_first` is finish_and_exec_with's (runtime/process/launch.h): a last-moment exec of
+  // something else, in place of `process.args` unless it fails.
   pid_t launch(const oci::Process& process, const std::array<int, 3>& stdio, unsigned long clone_flags,
-               const std::string& error_prefix, int listener_sink = -1) const;
+               const std::string& error_prefix, int listener_sink = -1,
+               const std::function<void()>& exec_first = {}) const;
 
  private:
   std::optional<oci::Seccomp> seccomp_;

@@ -8,7 +8,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -17,6 +20,8 @@
 #include "base/error.h"
 #include "base/fd_passing.h"
 #include "runtime/exec_launcher.h"
+#include "sentry/direct_exec.h"
+#include "sentry/simple_command.h"
 
 namespace cryo::sentry {
 namespace {
@@ -44,7 +49,13 @@ struct Request {
 };
 
 std::optional<Request> receive(std::string& buf) {
-  buf.resize(kMaxRequest);
+  // Its size first, for a buffer of just that size: zero-filling kMaxRequest bytes per request
+  // would cost more than the fork, and would fault in pages each fork then shares copy-on-write.
+  ssize_t size;
+  do size = ::recv(kSockFd, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+  while (size < 0 && errno == EINTR);
+  if (size < 0) throw_errno("wait for a launch request");
+  buf.resize(std::clamp<size_t>(static_cast<size_t>(size), 1, kMaxRequest));  // 0: EOF, read below
   ReceivedMessage m = recv_with_fds(kSockFd, buf, 3);
   if (m.size < 0) throw_errno("receive a launch request");
   if (m.size == 0) return std::nullopt;
@@ -67,9 +78,14 @@ json launch_one(const runtime::ExecLauncher& launcher, const oci::Process& base,
     if (r.truncated) throw Error("launch request too large");
     if (r.fds.size() != 3) throw Error("launch request without its 3 stdio fds");
     oci::Process p = process_of(base, json::parse(r.text));
+    // `sh -c 'ls -l /tmp'` runs ls without the shell when that changes nothing (see
+    // simple_command.h); the shell still runs if the direct exec fails.
+    std::function<void()> exec_first;
+    if (auto words = simple_command_words(p.args, p.env))
+      exec_first = [&p, words = std::move(*words)] { exec_like_sh(words, p.env); };
     // A command with a supervised profile sends its listener straight to the sentry on our socket.
     pid_t pid = launcher.launch(p, {r.fds[0].get(), r.fds[1].get(), r.fds[2].get()}, CLONE_PARENT, "cryo-sentry: ",
-                                kSockFd);
+                                kSockFd, exec_first);
     return {{"pid", pid}};
   } catch (const SysError& e) {
     return {{"error", e.what()}, {"errno", e.code()}};

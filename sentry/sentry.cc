@@ -694,7 +694,7 @@ void Sentry::reap_children() {
         cmd->exit_code = decode_status(status);
         if (cmd->timed_out && cmd->exit_code == 0) cmd->exit_code = 137;
         cmd->exited_at = Clock::now();
-        ::unlink(paths_.cmd_pid_file(id).c_str());
+        if (cmd->pid != p) ::unlink(paths_.cmd_pid_file(id).c_str());  // only exec helpers write one
       }
     if (launcher_ && p == launcher_->pid()) {
       read_launcher();  // the replies it sent before it died, then its EOF

@@ -24,7 +24,34 @@ Database::Database(const std::string& path) : path_(path) {
   sqlite3_busy_timeout(db_, 5000);
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
+
+sqlite3_stmt* Database::take_idle(const std::string& sql) {
+  std::lock_guard lock(idle_mu_);
+  auto it = idle_.find(sql);
+  if (it == idle_.end()) return nullptr;
+  sqlite3_stmt* stmt = it->second;
+  idle_.erase(it);
+  return stmt;
+}
+
+void Database::keep_idle(std::string sql, sqlite3_stmt* stmt) {
+  // Reset ends the read transaction of a statement left mid-rows; a failed step's error comes
+  // back from it again and is not news.
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  {
+    std::lock_guard lock(idle_mu_);
+    if (idle_.size() < kMaxIdle) {
+      idle_.emplace(std::move(sql), stmt);
+      return;
+    }
+  }
+  sqlite3_finalize(stmt);
+}
 
 void Database::exec(const std::string& sql) {
   char* err = nullptr;
@@ -39,14 +66,18 @@ Statement Database::prepare(const std::string& sql) { return Statement(*this, sq
 
 int64_t Database::changes() const { return sqlite3_changes(db_); }
 
-Statement::Statement(Database& db, const std::string& sql) : db_(&db) {
+Statement::Statement(Database& db, const std::string& sql) : db_(&db), sql_(sql), stmt_(db.take_idle(sql)) {
+  if (stmt_) return;
   if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
     fail(db.handle(), "prepare `" + sql.substr(0, 60) + "`");
 }
 
-Statement::Statement(Statement&& o) noexcept : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)) {}
+Statement::Statement(Statement&& o) noexcept
+    : db_(o.db_), sql_(std::move(o.sql_)), stmt_(std::exchange(o.stmt_, nullptr)) {}
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (stmt_) db_->keep_idle(std::move(sql_), stmt_);
+}
 
 Statement& Statement::bind(int index, const std::string& value) {
   if (sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT) != SQLITE_OK)

@@ -4,8 +4,10 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "base/error.h"
 
@@ -26,14 +28,23 @@ class Database {
   ~Database();
 
   void exec(const std::string& sql);
+  // A statement for `sql`: one prepared earlier and since reset when there is one (preparing
+  // is most of the cost of a small query, such as the sandbox lookup of every request).
   Statement prepare(const std::string& sql);
   int64_t changes() const;
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
 
  private:
+  friend class Statement;
+  static constexpr size_t kMaxIdle = 32;  // idle statements kept; the SQL texts are few
+  sqlite3_stmt* take_idle(const std::string& sql);
+  void keep_idle(std::string sql, sqlite3_stmt* stmt);  // resets it (ending its read) or finalizes
+
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::mutex idle_mu_;
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle_;
 };
 
 class Statement {
@@ -63,6 +74,7 @@ class Statement {
 
  private:
   Database* db_;
+  std::string sql_;  // its key among the database's idle statements
   sqlite3_stmt* stmt_ = nullptr;
 };
 

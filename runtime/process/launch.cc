@@ -97,13 +97,15 @@ void finish_and_exec(const oci::Process& p, const std::string& executable,
 }
 
 void finish_and_exec_with(const oci::Process& p, const std::string& executable,
-                          const std::function<void()>& load_seccomp_late, int preserve_fds) {
+                          const std::function<void()>& load_seccomp_late, int preserve_fds,
+                          const std::function<void()>& exec_first) {
   apply_user_and_capabilities(p);
   if (load_seccomp_late) load_seccomp_late();
   // Only stdio and --preserve-fds reach the container: everything else closes on exec.
   for (int fd = 3; fd < 3 + preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
   if (::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     throw_errno("mark inherited fds close-on-exec");
+  if (exec_first) exec_first();
   std::vector<std::string> args = p.args, env = p.env;
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());

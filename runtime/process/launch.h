@@ -29,8 +29,10 @@ bool has_notify_action(const oci::Seccomp& s);
                                   const std::optional<oci::Seccomp>& seccomp, bool seccomp_loaded,
                                   int preserve_fds);
 // The same, with the late seccomp step given by the caller (a precompiled filter); an empty
-// function means no filter to load now.
+// function means no filter to load now. `exec_first`, when given, runs last, just before the
+// execve, and may exec something else instead; if it returns, `executable` runs as usual.
 [[noreturn]] void finish_and_exec_with(const oci::Process& p, const std::string& executable,
-                                       const std::function<void()>& load_seccomp_late, int preserve_fds);
+                                       const std::function<void()>& load_seccomp_late, int preserve_fds,
+                                       const std::function<void()>& exec_first = {});
 
 }  // namespace cryo::runtime

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/file.h"
+#include "service/sqlite.h"
 
 namespace cryo::service {
 namespace {
@@ -74,6 +75,39 @@ TEST_F(CatalogueTest, UsesWal) {
   auto st = db.prepare("PRAGMA journal_mode");
   ASSERT_TRUE(st.step());
   EXPECT_EQ(st.text(0), "wal");
+}
+
+// Statements go back to the database for reuse: a reused one starts afresh, with no bindings,
+// and one left after its first row no longer holds its read (a full checkpoint gets through).
+TEST_F(CatalogueTest, ReusedStatementsStartClean) {
+  Database db(dir_ + "/db");
+  db.exec("PRAGMA journal_mode=WAL");
+  db.exec("CREATE TABLE t (v TEXT)");
+  db.exec("INSERT INTO t VALUES ('a'), ('b')");
+  {
+    auto st = db.prepare("SELECT v FROM t ORDER BY v");
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.text(0), "a");
+  }
+  {
+    Database other(dir_ + "/db");
+    other.exec("INSERT INTO t VALUES ('c')");
+    auto ck = other.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    ASSERT_TRUE(ck.step());
+    EXPECT_EQ(ck.integer(0), 0);  // not busy: no reader in the way
+  }
+  std::vector<std::string> rows;
+  for (auto st = db.prepare("SELECT v FROM t ORDER BY v"); st.step();) rows.push_back(st.text(0));
+  EXPECT_EQ(rows, (std::vector<std::string>{"a", "b", "c"}));
+  {
+    auto q = db.prepare("SELECT ?");
+    q.bind(1, std::string("x"));
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.text(0), "x");
+  }
+  auto q = db.prepare("SELECT ?");
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.optional_text(0), std::nullopt);
 }
 
 // A catalogue written before disk limits (no disk_bytes column) opens, and its rows read as 0.
