@@ -58,11 +58,6 @@ std::vector<SupervisionRule> supervision_rules_from_json(const nlohmann::json& j
   return rules;
 }
 
-nlohmann::json to_json(const std::vector<SupervisionRule>& rules) {
-  nlohmann::json j = nlohmann::json::array();
-  for (auto& r : rules) j.push_back({{"syscall", r.syscall}, {"action", r.action}, {"errno", r.error}});
-  return j;
-}
 
 Supervisor::Supervisor(const std::vector<SupervisionRule>& rules, std::string audit_path)
     : audit_path_(std::move(audit_path)) {

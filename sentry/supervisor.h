@@ -22,18 +22,12 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fd.h"
+#include "sentry/supervision_rule.h"
 
 namespace cryo::sentry {
 
-struct SupervisionRule {
-  std::string syscall;
-  std::string action;  // allow | log | deny
-  int error = 1;       // errno for deny (EPERM by default)
-};
-
 // Parses and checks rules (unknown syscall or action, errno out of range: Error naming the rule).
 std::vector<SupervisionRule> supervision_rules_from_json(const nlohmann::json& j);
-nlohmann::json to_json(const std::vector<SupervisionRule>& rules);
 
 class Supervisor {
  public:

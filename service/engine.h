@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "sentry/supervision_rule.h"
 
 namespace cryo::service {
 
@@ -45,13 +46,6 @@ struct ImageInfo {
   int64_t size_bytes = 0;  // bytes of the stored layer tars
 };
 
-// A system call the sandbox's seccomp profile sends to its sentry (see sentry/supervisor.h).
-struct SyscallRule {
-  std::string syscall;
-  std::string action;  // allow | log | deny
-  int error = 1;       // errno for deny
-};
-
 struct SandboxSpec {
   std::string image = "default";
   std::optional<ImageInfo> image_info;  // set by the service when `image` is an imported image
@@ -61,7 +55,7 @@ struct SandboxSpec {
   bool network = false;
   std::map<std::string, std::string> metadata;
   std::string snapshot_dir;  // empty: fresh; else restore from this snapshot directory
-  std::vector<SyscallRule> supervise;
+  std::vector<sentry::SupervisionRule> supervise;  // system calls its sentry decides
 };
 
 struct CommandSpec {

@@ -92,16 +92,16 @@ json parse_body(const std::string& body) {
 }
 
 // [{"syscall": "mkdir", "action": "deny", "errno": 13}, ...]; names are checked by the engine.
-std::vector<SyscallRule> decode_supervise(const json& list) {
+std::vector<sentry::SupervisionRule> decode_supervise(const json& list) {
   if (!list.is_array()) bad_field("supervise", std::string("expected a list of rules, got ") + type_name(list));
-  std::vector<SyscallRule> rules;
+  std::vector<sentry::SupervisionRule> rules;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string where = "supervise[" + std::to_string(i) + "]";
     const json& r = list[i];
     if (!r.is_object()) bad_field(where, "expected an object");
     for (auto& [k, v] : r.items())
       if (k != "syscall" && k != "action" && k != "errno") bad_field(where + "." + k, "unknown field");
-    SyscallRule rule;
+    sentry::SupervisionRule rule;
     if (!r.contains("syscall") || !r["syscall"].is_string()) bad_field(where + ".syscall", "expected a string");
     rule.syscall = r["syscall"].get<std::string>();
     rule.action = r.value("action", std::string("log"));

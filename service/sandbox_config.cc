@@ -87,7 +87,7 @@ void validate_spec(const SandboxSpec& spec) {
 // The default profile with each supervised call sent to the sentry. Calls the profile already
 // restricts stay restricted: supervision never loosens it. Without the sentry (a restored
 // process, whose listener CRIU cannot carry over) a call does what its rule says, unaudited.
-static void add_supervision(json& config, const std::vector<SyscallRule>& rules, const std::string& socket) {
+static void add_supervision(json& config, const std::vector<sentry::SupervisionRule>& rules, const std::string& socket) {
   json& seccomp = config["linux"]["seccomp"];
   json fallback = json::object();
   for (auto& r : rules) {

@@ -92,15 +92,9 @@ std::optional<pid_t> read_pid(const std::string& path) {
   }
 }
 
-json supervise_json(const std::vector<SyscallRule>& rules) {
-  json j = json::array();
-  for (auto& r : rules) j.push_back({{"syscall", r.syscall}, {"action", r.action}, {"errno", r.error}});
-  return j;
-}
-
 json spec_json(const SandboxSpec& s) {
   return {{"image", s.image},
-          {"supervise", supervise_json(s.supervise)},
+          {"supervise", sentry::to_json(s.supervise)},
           {"env", s.env},
           {"cwd", s.cwd},
           {"limits",
@@ -610,7 +604,7 @@ class SentryEngine : public SandboxEngine {
     make_dirs(p.rootfs(), 0755);
     if (!spec.supervise.empty()) {
       try {
-        sentry::supervision_rules_from_json(supervise_json(spec.supervise));
+        sentry::supervision_rules_from_json(sentry::to_json(spec.supervise));
       } catch (const Error& e) {
         throw BadRequest(e.what());
       }
@@ -630,7 +624,7 @@ class SentryEngine : public SandboxEngine {
     cfg.runtime_root = run_;
     cfg.cwd = cwd;
     cfg.spec = spec_json(spec);
-    if (!spec.supervise.empty()) cfg.supervise = supervise_json(spec.supervise);
+    if (!spec.supervise.empty()) cfg.supervise = sentry::to_json(spec.supervise);
     write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
     sentry::spawn_sentry(opts_.sentry_binary, p.dir, kCreateTimeout);
   }

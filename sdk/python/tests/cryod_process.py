@@ -83,3 +83,28 @@ class Cryod:
                 self.proc.wait()
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root (real containers)")
+class RealSandboxTestCase(unittest.TestCase):
+    """One cryod with the default engine (real containers) per test class; every sandbox a test
+    makes through self.sandbox() is killed after it, and any left over when the class ends."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cryod = Cryod(engine="default")
+
+    @classmethod
+    def tearDownClass(cls):
+        from cryo import Sandbox
+
+        for s in Sandbox.list(socket_path=cls.cryod.socket):
+            Sandbox.connect(s.sandbox_id, socket_path=cls.cryod.socket).kill()
+        cls.cryod.stop()
+
+    def sandbox(self, **kw):
+        from cryo import Sandbox
+
+        sbx = Sandbox.create(socket_path=self.cryod.socket, **kw)
+        self.addCleanup(lambda: sbx.kill() if sbx.is_running() else None)
+        return sbx

@@ -5,12 +5,11 @@ damage the sandbox, then resume from the snapshot and retry a corrected step.
 Skipped unless run as root.
 """
 
-import os
 import unittest
 
 from cryo import CommandExitError, Sandbox
 
-from .cryod_process import Cryod
+from .cryod_process import RealSandboxTestCase
 
 # The sandbox's state at the checkpoint: files, and a live process whose pid is on file.
 PREPARE = (
@@ -27,23 +26,7 @@ FIXED_STEP = "wc -l < /work/input.csv > /work/out/rows && echo 'step 2 done' >> 
 INPUT = "id,value\n1,a\n2,b\n"
 
 
-@unittest.skipUnless(os.geteuid() == 0, "needs root (real containers)")
-class CheckpointAndRetry(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cryod = Cryod(engine="default")
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in Sandbox.list(socket_path=cls.cryod.socket):
-            Sandbox.connect(s.sandbox_id, socket_path=cls.cryod.socket).kill()
-        cls.cryod.stop()
-
-    def sandbox(self, **kw):
-        sbx = Sandbox.create(socket_path=self.cryod.socket, **kw)
-        self.addCleanup(lambda: sbx.kill() if sbx.is_running() else None)
-        return sbx
-
+class CheckpointAndRetry(RealSandboxTestCase):
     def worker_alive(self, sbx):
         return sbx.commands.run("kill -0 $(cat /work/worker.pid)").exit_code == 0
 

@@ -5,12 +5,11 @@ refused, and a snapshot of a supervised sandbox restored with its rules.
 Skipped unless run as root.
 """
 
-import os
 import unittest
 
 from cryo import InvalidArgumentError, Sandbox
 
-from .cryod_process import Cryod
+from .cryod_process import RealSandboxTestCase
 
 RULES = [
     {"syscall": "mkdir", "action": "deny", "errno": 13},
@@ -19,23 +18,7 @@ RULES = [
 ]
 
 
-@unittest.skipUnless(os.geteuid() == 0, "needs root (real containers)")
-class Supervision(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cryod = Cryod(engine="default")
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in Sandbox.list(socket_path=cls.cryod.socket):
-            Sandbox.connect(s.sandbox_id, socket_path=cls.cryod.socket).kill()
-        cls.cryod.stop()
-
-    def sandbox(self, **kw):
-        sbx = Sandbox.create(socket_path=self.cryod.socket, **kw)
-        self.addCleanup(lambda: sbx.kill() if sbx.is_running() else None)
-        return sbx
-
+class Supervision(RealSandboxTestCase):
     def test_rules_decide_and_the_audit_log_records(self):
         sbx = self.sandbox(supervise=RULES)
         denied = sbx.commands.run("mkdir /tmp/nope")
