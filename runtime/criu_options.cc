@@ -144,6 +144,11 @@ std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid) {
   auto ns = std::find_if(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
                          [](const oci::Namespace& n) { return n.type == "network"; });
   if (ns == spec.linux.namespaces.end() || !ns->path.empty()) return std::nullopt;
+  // In a user namespace the network namespace belongs to it, an ownership only CRIU can
+  // recreate (it makes the user namespace during the restore).
+  bool own_userns = std::any_of(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+                                [](const oci::Namespace& n) { return n.type == "user"; });
+  if (own_userns) return std::nullopt;
   if (!spec.process || !spec.process->capabilities) return std::nullopt;
   auto& bounding = spec.process->capabilities->bounding;
   if (std::find(bounding.begin(), bounding.end(), "CAP_NET_ADMIN") != bounding.end()) return std::nullopt;

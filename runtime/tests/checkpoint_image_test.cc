@@ -1,4 +1,7 @@
 #include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -47,6 +50,70 @@ TEST(CheckpointImage, MetadataRoundTripsAndRejectsBadVersions) {
   auto j = meta_to_json(m);
   j["version"] = 99;
   EXPECT_THROW(meta_from_json(j, "test"), cryo::Error);
+}
+
+TEST(CheckpointImage, NetnsOutsideImagesRoundTrips) {
+  CheckpointMeta m;
+  m.container_id = "c1";
+  m.fresh_netns_lo_up = true;
+  m.netns_outside_images = true;
+  auto back = meta_from_json(meta_to_json(m), "test");
+  ASSERT_TRUE(back.fresh_netns_lo_up);
+  EXPECT_TRUE(*back.fresh_netns_lo_up);
+  EXPECT_TRUE(back.netns_outside_images);
+  auto j = meta_to_json(m);
+  j["netns"].erase("outside_images");  // an image of an earlier cryo
+  EXPECT_FALSE(meta_from_json(j, "test").netns_outside_images);
+}
+
+// A network namespace with only loopback, of a process that stops in it until killed.
+struct LoopbackOnlyProcess {
+  pid_t pid = -1;
+  LoopbackOnlyProcess() {
+    int ready[2];
+    if (::pipe(ready) != 0) throw_errno("pipe");
+    pid = ::fork();
+    if (pid == 0) {
+      char ok = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+      if (::write(ready[1], &ok, 1) != 1) ::_exit(1);
+      ::pause();
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    char ok = 'n';
+    if (::read(ready[0], &ok, 1) != 1 || ok != 'y') throw Error("the child could not make a network namespace");
+    ::close(ready[0]);
+  }
+  ~LoopbackOnlyProcess() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+cryo::oci::Spec spec_with(std::vector<std::string> namespaces) {
+  cryo::oci::Spec spec;
+  for (auto& n : namespaces) spec.linux.namespaces.push_back(cryo::oci::Namespace{n, ""});
+  spec.process.emplace();
+  spec.process->capabilities.emplace();
+  spec.process->capabilities->bounding = {"CAP_KILL"};
+  return spec;
+}
+
+// Only a namespace with nothing but loopback, that the container cannot change (no
+// CAP_NET_ADMIN) and that no user namespace owns, is left out of the images.
+TEST(SimpleNetns, OnlyLoopbackNoNetAdminNoUserNamespace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (unshares a network namespace)";
+  LoopbackOnlyProcess p;
+  auto simple = cryo::runtime::simple_netns(spec_with({"network", "mount"}), p.pid);
+  ASSERT_TRUE(simple);
+  EXPECT_TRUE(simple->fd);
+  EXPECT_FALSE(simple->lo_up);
+  EXPECT_FALSE(cryo::runtime::simple_netns(spec_with({"network", "user"}), p.pid));
+  EXPECT_FALSE(cryo::runtime::simple_netns(spec_with({"mount"}), p.pid));
+  auto admin = spec_with({"network"});
+  admin.process->capabilities->bounding.push_back("CAP_NET_ADMIN");
+  EXPECT_FALSE(cryo::runtime::simple_netns(admin, p.pid));
+  EXPECT_FALSE(cryo::runtime::simple_netns(spec_with({"network"}), ::getpid())) << "the host's has more than lo";
 }
 
 // --empty-ns reaches CRIU as namespace flags; anything but the network namespace is refused
