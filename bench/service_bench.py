@@ -1,6 +1,8 @@
 """Sandbox service figures, measured side by side with runc in one run:
   - commands.run("true") round trip through cryod and the sentry, against `runc exec` of `true`
     in an equivalent (busybox) container;
+  - a snapshot of a running sandbox (the SDK call's time) against `runc checkpoint --leave-running`
+    of that container;
   - sandbox create from a snapshot (cryod) against `runc restore` of a checkpoint as a new container;
   - resident memory (VmRSS) of a sentry per idle sandbox.
 usage: bench/service_bench.py [ROUNDS]   (run by bench/service_bench.sh, which starts cryod)"""
@@ -71,8 +73,21 @@ def main():
         runc("exec", SVC_ID, "true")
         runc_exec = median_ms(lambda: runc("exec", SVC_ID, "true"), ROUNDS)
 
+        # --- snapshot of a running sandbox / checkpoint --leave-running
+        snaps = []
+        cryo_snap = median_ms(lambda: snaps.append(sbx.create_snapshot()), max(3, ROUNDS // 6))
+        for extra in snaps[1:]:
+            Sandbox.delete_snapshot(extra.snapshot_id)
+        checkpoints = [0]
+
+        def runc_checkpoint():
+            checkpoints[0] += 1
+            runc("checkpoint", "--leave-running", "--image-path", os.path.join(work, f"ck{checkpoints[0]}"), SVC_ID)
+
+        runc_snap = median_ms(runc_checkpoint, max(3, ROUNDS // 6))
+
         # --- create from a snapshot / restore as a new container
-        snap = sbx.create_snapshot()
+        snap = snaps[0]
         forks = []
         cryo_fork = median_ms(lambda: forks.append(Sandbox.create(snapshot_id=snap.snapshot_id)), max(3, ROUNDS // 6))
         rss = [sentry_rss_kib(f.sandbox_id) for f in forks] + [sentry_rss_kib(sbx.sandbox_id)]
@@ -102,6 +117,7 @@ def main():
 
         print(f"{'median ms':34} {'cryo':>9} {'runc':>9} {'ratio':>7}")
         print(f"{'run `true` in a sandbox':34} {cryo_exec:9.2f} {runc_exec:9.2f} {cryo_exec / runc_exec:7.2f}   (cryod+sentry vs runc exec)")
+        print(f"{'snapshot of a running sandbox':34} {cryo_snap:9.2f} {runc_snap:9.2f} {cryo_snap / runc_snap:7.2f}   (cryod snapshot vs runc checkpoint --leave-running)")
         print(f"{'new sandbox from a snapshot':34} {cryo_fork:9.2f} {runc_fork:9.2f} {cryo_fork / runc_fork:7.2f}   (cryod create vs runc restore)")
         print(f"sentry resident memory per idle sandbox: median {statistics.median(rss)} KiB (max {max(rss)})")
     finally:

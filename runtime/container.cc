@@ -35,12 +35,32 @@ std::string checkpoint_marker(const StateStore& store, const std::string& id) {
   return store.dir(id) + "/checkpointing";
 }
 
+namespace {
+
+pid_t tracer_of(pid_t pid) {
+  auto status = read_file_if_exists("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return 0;
+  auto at = status->find("TracerPid:");
+  return at == std::string::npos ? 0 : std::atoi(status->c_str() + at + 10);
+}
+
+void wait_until_untraced(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (tracer_of(pid) != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
+}  // namespace
+
 void recover_interrupted_checkpoint(const StateStore& store, LoadedContainer& c) {
   // A cryo killed mid-checkpoint leaves its marker: never leave the container frozen because of it.
   auto marker = read_file_if_exists(checkpoint_marker(store, c.record.id));
   if (!marker) return;
   pid_t owner = std::atoi(marker->c_str());
   if (owner > 0 && ::kill(owner, 0) == 0) return;  // still at work
+  // Its criu may still be winding down the dump; it leaves the cgroup as it found it (frozen by
+  // that cryo) before letting go of the tasks, so thaw only once it has let go.
+  if (c.init_alive()) wait_until_untraced(c.record.pid, std::chrono::seconds(10));
   if (c.cgroup->exists() && c.cgroup->frozen()) c.cgroup->thaw();
   ::unlink(checkpoint_marker(store, c.record.id).c_str());
 }

@@ -221,10 +221,17 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   // The tasks are still held by CRIU at post-dump: the filesystem diff taken then matches the
   // memory image exactly. Its fsyncs wait until the container runs again.
   const std::string diff_path = o.image_path + "/" + kRootfsDiff;
+  // CRIU polls a freezing cgroup every 100 ms, and a v1 freezer reports FREEZING for a moment
+  // whenever the container runs several tasks: a sandbox paused 100 ms longer. So cryo freezes it
+  // (polling finely) in CRIU's pre-dump step, just before CRIU would. CRIU then finds it frozen
+  // and leaves it frozen, and cryo thaws it as soon as CRIU returns.
+  bool freeze_first = status == oci::Status::Running && !dump.freeze_cgroup.empty();
   criu.dump(dump, [&](checkpoint::Notify& n) {
+    if (n.script == "pre-dump" && freeze_first) c.cgroup->freeze();
     if (n.script == "post-dump" && meta.overlay)
       meta.diff_digest = fsimage::export_diff(meta.overlay->upper, diff_path, fsimage::Durability::Later).digest;
   });
+  if (freeze_first && c.cgroup->exists()) c.cgroup->thaw();
   if (!meta.diff_digest.empty()) fsimage::sync_file(diff_path);
   if (sink) {
     sink->write_images(images.get());

@@ -271,6 +271,19 @@ TEST_F(CheckpointTest, ExternalNetworkNamespaceImagesStillRestore) {
   EXPECT_NE(ns_of(pid_of("r1"), "net"), ns_of(::getpid(), "net"));
 }
 
+// cryo freezes the container itself in CRIU's pre-dump step (CRIU would poll a FREEZING v1
+// freezer only every 100 ms): CRIU finds it frozen already. It runs on after the dump.
+TEST_F(CheckpointTest, CryoFreezesBeforeCriuAndThawsAfter) {
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  std::string log = read_text(dir / "img/dump.log");
+  auto first = log.find("freezer.state=");
+  ASSERT_NE(first, std::string::npos) << "CRIU did not use the freezer";
+  EXPECT_EQ(log.compare(first, 20, "freezer.state=FROZEN"), 0) << log.substr(first, 40);
+  EXPECT_EQ(freezer_state("orig").rfind("THAWED", 0), 0u) << freezer_state("orig");
+  EXPECT_TRUE(counting("orig"));
+}
+
 // cryo keeps CRIU's kernel-probe cache (CRIU keeps none where /run is not a tmpfs, and its probes
 // fail inside a network namespace with loopback down). The bind that shows it to criu never
 // reaches our mount table.
