@@ -269,6 +269,27 @@ TEST_F(RuntimeTest, SeccompWithoutNoNewPrivileges) {
   EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.text();
 }
 
+// A profile that predates close_range(2) (Docker's before 2020, runtime-tools' default) refuses
+// it; loaded early (no noNewPrivileges), it is in force when the init marks inherited fds
+// close-on-exec. The container must still run, and an inherited fd must still not reach it.
+TEST_F(RuntimeTest, SeccompProfileWithoutCloseRange) {
+  config_["process"]["noNewPrivileges"] = false;
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"close_range"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  write_text(dir_ + "/leak", "leaked\n");
+  int fd = ::open((dir_ + "/leak").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  set_args({"sh", "-c", "echo started; cat <&7"});
+  RunOptions o;
+  o.fds = {{7, fd}};
+  Outcome r = cryo({"run", "--bundle", bundle_, new_id()}, o);
+  ::close(fd);
+  EXPECT_NE(r.out.find("started"), std::string::npos) << r.text();
+  EXPECT_EQ(r.out.find("leaked"), std::string::npos) << r.text();
+  EXPECT_NE(r.code, 0) << r.text();  // cat: fd 7 is closed
+}
+
 // ---- resources --------------------------------------------------------------------------------
 
 TEST_F(RuntimeTest, MemoryLimitOomKills) {
