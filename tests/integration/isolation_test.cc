@@ -290,6 +290,21 @@ TEST_F(RuntimeTest, SeccompProfileWithoutCloseRange) {
   EXPECT_NE(r.code, 0) << r.text();  // cat: fd 7 is closed
 }
 
+// linux.devices are made even when the device rules deny mknod (the usual leading deny-all rule),
+// and the rules still hold once the container runs.
+TEST_F(RuntimeTest, DevicesAreMadeUnderADenyAllDeviceRule) {
+  config_["linux"]["resources"]["devices"] = {{{"allow", false}, {"access", "rwm"}}};
+  config_["linux"]["devices"] = {
+      {{"path", "/dev/test1"}, {"type", "c"}, {"major", 10}, {"minor", 666}, {"fileMode", 0660}},
+      {{"path", "/dev/test3"}, {"type", "p"}, {"fileMode", 0660}}};
+  Outcome r = run_container({"sh", "-c", "ls -l /dev/test1 /dev/test3; head -c1 /dev/test1; echo rc=$?"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.out.find("10, 666"), std::string::npos) << r.text();
+  EXPECT_NE(r.out.find("prw-rw----"), std::string::npos) << r.text();
+  EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.text();
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r.text();  // the rule, not ENXIO
+}
+
 // ---- resources --------------------------------------------------------------------------------
 
 TEST_F(RuntimeTest, MemoryLimitOomKills) {
