@@ -120,6 +120,12 @@ Resources parse_resources_object(const JsonReader& r) {
     res.block_io = io;
   }
   res.unified = r.string_map("unified");
+  // net_cls/net_prio limits are not implemented (no cgroup v2 equivalent; hybrid hosts such as
+  // these do not mount them): refuse them rather than run the container without them.
+  if (auto n = r.optional_object("network")) {
+    if (n->has("classID")) n->fail_field("classID", "net_cls is not supported by cryo");
+    if (!n->array("priorities").empty()) n->fail_field("priorities", "net_prio is not supported by cryo");
+  }
   return res;
 }
 

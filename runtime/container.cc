@@ -126,12 +126,9 @@ void destroy_container(const StateStore& store, LoadedContainer& c) {
   st.status = oci::Status::Stopped;
   std::string id = c.record.id;
   store.remove(id);
-  // poststop failures are logged, not fatal: the container is already gone (runtime-spec).
-  try {
-    run_hooks(c.spec.hooks.poststop, "poststop", oci::state_json(st));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cryo: %s\n", e.what());
-  }
+  // poststop failures are warnings, not fatal: the container is already gone, and the other
+  // poststop hooks still run (runtime-spec).
+  run_hooks_warning_on_failure(c.spec.hooks.poststop, "poststop", oci::state_json(st));
 }
 
 int exit_code(int status) {

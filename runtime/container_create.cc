@@ -111,7 +111,14 @@ pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
   UniqueFd fifo = open_or_throw(store.fifo_path(o.id), O_PATH);
   rollback.cgroup = cgroup_for(rec.cgroup_path);
   rollback.cgroup->create();
-  if (spec.linux.resources) rollback.cgroup->set(*spec.linux.resources);
+  // Every limit but the device rules applies from the start. The device rules wait until the init
+  // has made the config's device nodes (runc orders it the same way): a rule that denies mknod,
+  // such as the usual leading {"allow": false, "access": "rwm"}, would refuse linux.devices.
+  if (spec.linux.resources) {
+    oci::Resources early = *spec.linux.resources;
+    early.devices.clear();
+    rollback.cgroup->set(early);
+  }
 
   UniqueFd console;
   if (spec.process->terminal) console = connect_console_socket(o.console_socket);
@@ -142,6 +149,11 @@ pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
   parent_end.send("go");
 
   parent_end.expect("hooks", "container init");
+  if (spec.linux.resources && !spec.linux.resources->devices.empty()) {
+    oci::Resources device_rules;
+    device_rules.devices = spec.linux.resources->devices;
+    rollback.cgroup->set(device_rules);
+  }
   oci::State st{spec.oci_version, o.id, oci::Status::Creating, pid, bundle, spec.annotations};
   nlohmann::json state = oci::state_json(st);
   run_hooks(spec.hooks.prestart, "prestart", state);

@@ -36,12 +36,8 @@ void container_start(const GlobalOptions& g, const std::string& id) {
   if (!released) throw Error("cannot start container `" + id + "`: its init exited");
   oci::State st = c.oci_state(store);
   st.status = oci::Status::Running;
-  try {
-    run_hooks(c.spec.hooks.poststart, "poststart", oci::state_json(st));
-  } catch (const std::exception& e) {
-    // A failed poststart hook is reported but the container keeps running (runtime-spec).
-    std::fprintf(stderr, "cryo: %s\n", e.what());
-  }
+  // A failed poststart hook is a warning; the other hooks run and the container keeps running.
+  run_hooks_warning_on_failure(c.spec.hooks.poststart, "poststart", oci::state_json(st));
 }
 
 }  // namespace cryo::runtime

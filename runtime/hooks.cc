@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "base/error.h"
@@ -87,6 +88,18 @@ void run_hook(const oci::Hook& hook, const std::string& name, const std::string&
 void run_hooks(const std::vector<oci::Hook>& hooks, const std::string& kind, const nlohmann::json& state) {
   std::string text = state.dump();
   for (size_t i = 0; i < hooks.size(); ++i) run_hook(hooks[i], kind + " hook #" + std::to_string(i), text);
+}
+
+void run_hooks_warning_on_failure(const std::vector<oci::Hook>& hooks, const std::string& kind,
+                                  const nlohmann::json& state) {
+  std::string text = state.dump();
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    try {
+      run_hook(hooks[i], kind + " hook #" + std::to_string(i), text);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "cryo: warning: %s\n", e.what());
+    }
+  }
 }
 
 }  // namespace cryo::runtime

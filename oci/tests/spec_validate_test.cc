@@ -135,3 +135,13 @@ TEST(SpecValidate, PathsAndDevices) {
   doc["linux"]["cgroupsPath"] = "/a/../../escape";
   expect_error(doc, "linux.cgroupsPath: must not contain");
 }
+
+TEST(SpecValidate, NetworkResourcesAreRefusedNotIgnored) {
+  json doc = minimal();
+  doc["linux"]["resources"]["network"] = {{"classID", 255}};
+  expect_error(doc, "linux.resources.network.classID: net_cls is not supported");
+  doc["linux"]["resources"]["network"] = {{"priorities", {{{"name", "lo"}, {"priority", 10}}}}};
+  expect_error(doc, "linux.resources.network.priorities: net_prio is not supported");
+  doc["linux"]["resources"]["network"] = json::object();  // nothing asked for
+  EXPECT_EQ(error_of(doc), "");
+}

@@ -69,6 +69,26 @@ void apply_rlimits(const std::vector<oci::Rlimit>& rlimits) {
   }
 }
 
+void check_capabilities_grantable(const oci::Process& p) {
+  if (!p.capabilities) return;
+  std::unique_ptr<struct _cap_struct, int (*)(void*)> own(cap_get_proc(), cap_free);
+  if (!own) throw_errno("read own capabilities (cap_get_proc)");
+  auto check = [&](const std::vector<std::string>& names, const char* field) {
+    for (auto& n : names) {
+      auto v = oci::capability_value(n);
+      if (!v || !CAP_IS_SUPPORTED(*v)) continue;
+      cap_flag_value_t held = CAP_CLEAR;
+      if (cap_get_flag(own.get(), static_cast<cap_value_t>(*v), CAP_PERMITTED, &held) != 0)
+        throw_errno("read own capability " + n + " (cap_get_flag)");
+      if (held != CAP_SET)
+        throw SysError(EPERM, std::string("process.capabilities.") + field + ": " + n +
+                                  " cannot be granted: cryo does not hold it here (the host withholds it)");
+    }
+  };
+  check(p.capabilities->permitted, "permitted");
+  check(p.capabilities->effective, "effective");
+}
+
 void apply_user_and_capabilities(const oci::Process& p) {
   if (p.capabilities) drop_bounding(cap_set_of(p.capabilities->bounding));
   std::vector<gid_t> groups(p.user.additional_gids.begin(), p.user.additional_gids.end());

@@ -72,6 +72,7 @@ BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
   }
   for (auto& j : o.joins) join_namespace(j);
   if (o.unshare_flags && ::unshare(o.unshare_flags) != 0) throw_errno("unshare namespaces");
+  check_capabilities_grantable(proc);
   set_names(spec);
   prepare_rootfs(spec, o.rootfs);
 

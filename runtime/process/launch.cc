@@ -8,7 +8,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+
 #include <climits>
+#include <cstdlib>
 #include <vector>
 
 #include "base/error.h"
@@ -29,7 +33,38 @@ bool is_executable_file(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
+// close_range(2) may be refused: the container's seccomp profile is often loaded by now, and
+// profiles older than the call (Docker's before 2020, runtime-tools' default) answer it with an
+// errno. Then each fd is marked by hand, as runc does: those listed in /proc/self/fd, or, with no
+// /proc in the container, every number below the soft RLIMIT_NOFILE.
+void mark_cloexec_by_hand(int first, int close_range_errno) {
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    int self = ::dirfd(d);
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      int fd = std::atoi(e->d_name);
+      if (fd < first || fd == self || ::fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 || errno == EBADF) continue;
+      int err = errno;
+      throw SysError(err, "mark fd " + std::to_string(fd) + " close-on-exec (close_range refused: " +
+                              errno_name(close_range_errno) + ")");
+    }
+    ::closedir(d);
+    return;
+  }
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    throw SysError(close_range_errno, "mark inherited fds close-on-exec (no /proc/self/fd, no RLIMIT_NOFILE)");
+  for (rlim_t fd = first; fd < rl.rlim_cur && fd < static_cast<rlim_t>(INT_MAX); ++fd)
+    if (::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC) != 0 && errno != EBADF)
+      throw_errno("mark fd " + std::to_string(fd) + " close-on-exec");
+}
+
 }  // namespace
+
+void mark_fds_cloexec_from(int first) {
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  mark_cloexec_by_hand(first, errno);
+}
 
 void reset_signals() {
   sigset_t none;
@@ -103,8 +138,7 @@ void finish_and_exec_with(const oci::Process& p, const std::string& executable,
   if (load_seccomp_late) load_seccomp_late();
   // Only stdio and --preserve-fds reach the container: everything else closes on exec.
   for (int fd = 3; fd < 3 + preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
-  if (::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-    throw_errno("mark inherited fds close-on-exec");
+  mark_fds_cloexec_from(3 + preserve_fds);
   if (exec_first) exec_first();
   std::vector<std::string> args = p.args, env = p.env;
   std::vector<char*> argv, envp;

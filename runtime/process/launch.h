@@ -16,6 +16,9 @@ void reset_signals();
 // stdio that is the host's /dev/null is reopened as the container's own /dev/null: same device,
 // but an fd CRIU can checkpoint (a file outside the container's mounts cannot be dumped).
 void rebind_null_stdio();
+// Every fd >= first closes on exec: close_range(2), or fd by fd where that call is refused (a
+// seccomp profile loaded early that predates it).
+void mark_fds_cloexec_from(int first);
 // Finds args[0] along the process's PATH inside the current root. Throws if not executable.
 std::string resolve_executable(const oci::Process& p);
 // chdir to process.cwd and check that it is inside the root (CVE-2024-21626).

@@ -230,6 +230,23 @@ TEST_F(RuntimeTest, CapabilitiesAreDropped) {
   EXPECT_NE(r.out.find("mount: permission denied"), std::string::npos) << r.out;
 }
 
+// A capability the host withholds from cryo (here: cryo runs without CAP_SYS_MODULE, as root on
+// these VMs runs without CAP_SYS_RESOURCE) cannot be granted. `create` says so, and leaves nothing;
+// the init must not wait for `start` only to die there.
+TEST_F(RuntimeTest, CapabilityCryoDoesNotHoldFailsCreate) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv";
+  for (auto set : {"bounding", "effective", "permitted"})
+    config_["process"]["capabilities"][set].push_back("CAP_SYS_MODULE");
+  set_args({"true"});
+  std::string id = new_id();
+  Outcome r = run_cmd({"setpriv", "--bounding-set", "-sys_module", "--", CRYO_BIN, "--root", state_root_, "create",
+                       "--bundle", bundle_, id});
+  EXPECT_NE(r.code, 0) << r.text();
+  EXPECT_NE(r.err.find("process.capabilities.permitted: CAP_SYS_MODULE"), std::string::npos) << r.text();
+  EXPECT_NE(cryo({"state", id}).code, 0);
+  expect_nothing_left(id);
+}
+
 TEST_F(RuntimeTest, NoNewPrivilegesIsSet) {
   Outcome r = run_container({"grep", "NoNewPrivs", "/proc/self/status"});
   EXPECT_NE(r.out.find("NoNewPrivs:\t1"), std::string::npos) << r.text();
@@ -267,6 +284,42 @@ TEST_F(RuntimeTest, SeccompWithoutNoNewPrivileges) {
       {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
   Outcome r = run_container({"sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"});
   EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.text();
+}
+
+// A profile that predates close_range(2) (Docker's before 2020, runtime-tools' default) refuses
+// it; loaded early (no noNewPrivileges), it is in force when the init marks inherited fds
+// close-on-exec. The container must still run, and an inherited fd must still not reach it.
+TEST_F(RuntimeTest, SeccompProfileWithoutCloseRange) {
+  config_["process"]["noNewPrivileges"] = false;
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"close_range"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  write_text(dir_ + "/leak", "leaked\n");
+  int fd = ::open((dir_ + "/leak").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  set_args({"sh", "-c", "echo started; cat <&7"});
+  RunOptions o;
+  o.fds = {{7, fd}};
+  Outcome r = cryo({"run", "--bundle", bundle_, new_id()}, o);
+  ::close(fd);
+  EXPECT_NE(r.out.find("started"), std::string::npos) << r.text();
+  EXPECT_EQ(r.out.find("leaked"), std::string::npos) << r.text();
+  EXPECT_NE(r.code, 0) << r.text();  // cat: fd 7 is closed
+}
+
+// linux.devices are made even when the device rules deny mknod (the usual leading deny-all rule),
+// and the rules still hold once the container runs.
+TEST_F(RuntimeTest, DevicesAreMadeUnderADenyAllDeviceRule) {
+  config_["linux"]["resources"]["devices"] = {{{"allow", false}, {"access", "rwm"}}};
+  config_["linux"]["devices"] = {
+      {{"path", "/dev/test1"}, {"type", "c"}, {"major", 10}, {"minor", 666}, {"fileMode", 0660}},
+      {{"path", "/dev/test3"}, {"type", "p"}, {"fileMode", 0660}}};
+  Outcome r = run_container({"sh", "-c", "ls -l /dev/test1 /dev/test3; head -c1 /dev/test1; echo rc=$?"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.out.find("10, 666"), std::string::npos) << r.text();
+  EXPECT_NE(r.out.find("prw-rw----"), std::string::npos) << r.text();
+  EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.text();
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r.text();  // the rule, not ENXIO
 }
 
 // ---- resources --------------------------------------------------------------------------------

@@ -457,6 +457,28 @@ TEST_F(RuntimeTest, AFailingPrestartHookFailsCreateAndLeavesNothing) {
   expect_nothing_left(id);
 }
 
+// A failing poststart or poststop hook is a warning: the hooks after it still run, and so does the
+// container's lifecycle (runtime-spec, "Lifecycle" steps 9 and 12).
+TEST_F(RuntimeTest, AFailingPoststartOrPoststopHookDoesNotStopTheOthers) {
+  std::string log = dir_ + "/hooks";
+  fs::create_directories(log);
+  auto fails = [](const std::string& name) {
+    return json{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo " + name + "-says-no >&2; exit 3"}}};
+  };
+  auto writes = [&](const std::string& name) {
+    return json{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo " + name + " >> " + log + "/order"}}};
+  };
+  config_["hooks"] = {{"poststart", {fails("poststart"), writes("poststart")}},
+                      {"poststop", {fails("poststop"), writes("poststop")}}};
+  set_args({"sh", "-c", "echo ran"});
+  Outcome r = cryo({"run", "--bundle", bundle_, new_id()});
+  EXPECT_EQ(r.code, 0) << r.text();
+  EXPECT_NE(r.out.find("ran"), std::string::npos) << r.text();
+  EXPECT_EQ(read_text(log + "/order"), "poststart\npoststop\n") << r.text();
+  EXPECT_NE(r.err.find("warning: poststart hook #0"), std::string::npos) << r.text();
+  EXPECT_NE(r.err.find("warning: poststop hook #0"), std::string::npos) << r.text();
+}
+
 // ---- console socket and fds ---------------------------------------------------------------------
 
 // A unix socket server that receives one fd (the pty master) over SCM_RIGHTS.
