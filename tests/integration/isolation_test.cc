@@ -58,7 +58,9 @@ TEST_F(RuntimeTest, OwnMountTable) {
     std::string id, parent, dev, root, point;
     f >> id >> parent >> dev >> root >> point;
     points.insert(point);
-    if (point == "/") EXPECT_EQ(root, rootfs_) << "the root is the bundle's rootfs";
+    if (point == "/") {
+      EXPECT_EQ(root, rootfs_) << "the root is the bundle's rootfs";
+    }
   }
   EXPECT_TRUE(points.count("/")) << r.out;
   EXPECT_TRUE(points.count("/proc")) << r.out;

@@ -437,7 +437,9 @@ TEST_F(RuntimeTest, HooksRunInOrderWithTheState) {
     json s = json::parse(text);
     EXPECT_EQ(s["id"], id) << name;
     EXPECT_EQ(s["ociVersion"], config_["ociVersion"]) << name;
-    if (std::string(name) != "poststop") EXPECT_TRUE(s["pid"].is_number()) << name;
+    if (std::string(name) != "poststop") {
+      EXPECT_TRUE(s["pid"].is_number()) << name;
+    }
     EXPECT_EQ(s["bundle"], fs::canonical(bundle_).string()) << name;
   }
   EXPECT_EQ(json::parse(read_text(log + "/poststop.json"))["status"], "stopped");
