@@ -66,6 +66,16 @@ class CheckpointTest : public ::testing::Test {
                             clone_bundle(id), id}));
   }
 
+  // `checkpoint --leave-running` of orig into img with one environment variable set; returns the
+  // image's cryo metadata (an empty object if the checkpoint failed).
+  nlohmann::json checkpoint_with(const std::string& env) {
+    auto ck = run({"/usr/bin/env", env, kCryo, "--root", dir / "run", "checkpoint", "--leave-running", "--image-path",
+                   dir / "img", "orig"});
+    EXPECT_EQ(ck.code, 0) << ck.err;
+    if (ck.code != 0) return nlohmann::json::object();
+    return nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
+  }
+
   std::string rootfs_of(const std::string& id) { return id == "orig" ? dir / "bundle/rootfs" : dir / ("b-" + id + "/rootfs"); }
   long count(const std::string& id) { return read_counter(rootfs_of(id) + "/count"); }
   bool counting(const std::string& id) {
@@ -258,10 +268,7 @@ TEST_F(CheckpointTest, FreshNetworkNamespaceForEachClone) {
 // Images of cryo before criu ran inside the namespace declared it external to CRIU; they still
 // restore (CRYO_CRIU_IN_NETNS=0 makes such an image).
 TEST_F(CheckpointTest, ExternalNetworkNamespaceImagesStillRestore) {
-  auto ck = run({"/usr/bin/env", "CRYO_CRIU_IN_NETNS=0", kCryo, "--root", dir / "run", "checkpoint",
-                 "--leave-running", "--image-path", dir / "img", "orig"});
-  ASSERT_EQ(ck.code, 0) << ck.err;
-  auto meta = nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
+  auto meta = checkpoint_with("CRYO_CRIU_IN_NETNS=0");
   EXPECT_FALSE(meta["netns"].value("outside_images", true)) << meta.dump();
   EXPECT_NE(read_text(dir / "img/dump.log").find("Dump NET namespace"), std::string::npos);
   ASSERT_EQ(restore("r1"), 0);
@@ -299,10 +306,7 @@ TEST_F(CheckpointTest, CriuLoadsTheKernelProbeCache) {
 // Without the cache criu cannot start inside the namespace: the checkpoint declares the namespace
 // external instead, and a restore of an image that needs it says why it cannot.
 TEST_F(CheckpointTest, WithoutTheProbeCacheTheNamespaceIsDeclaredExternal) {
-  auto ck = run({"/usr/bin/env", "CRYO_CRIU_KDAT_CACHE=0", kCryo, "--root", dir / "run", "checkpoint",
-                 "--leave-running", "--image-path", dir / "img", "orig"});
-  ASSERT_EQ(ck.code, 0) << ck.err;
-  auto meta = nlohmann::json::parse(read_text(dir / "img/cryo-checkpoint.json"));
+  auto meta = checkpoint_with("CRYO_CRIU_KDAT_CACHE=0");
   EXPECT_FALSE(meta["netns"].value("outside_images", true)) << meta.dump();
   ASSERT_EQ(restore("r1"), 0);
   ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
@@ -441,12 +445,16 @@ TEST_P(CheckpointKillTest, ContainerEndsUpThawedAndRunning) {
   }, 10));
   ::kill(victim == "criu" ? criu[0] : cryo_pid, SIGKILL);
   int code = wait_exit(cryo_pid);
-  if (victim == "criu") EXPECT_NE(code, 0);
+  if (victim == "criu") {
+    EXPECT_NE(code, 0);
+  }
   // The next command recovers anything left frozen.
   EXPECT_TRUE(eventually([&] { return status_of("orig") == "running"; }, 10)) << status_of("orig");
   EXPECT_TRUE(eventually([&] { return freezer_state("orig").rfind("THAWED", 0) == 0; }, 10)) << freezer_state("orig");
   EXPECT_TRUE(counting("orig"));
-  if (victim == "criu") EXPECT_FALSE(exists(dir / "img/cryo-checkpoint.json"));
+  if (victim == "criu") {
+    EXPECT_FALSE(exists(dir / "img/cryo-checkpoint.json"));
+  }
   // Nothing half-done blocks the next checkpoint.
   auto again = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img2", "orig"});
   EXPECT_EQ(again.code, 0) << again.err;
