@@ -18,7 +18,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
-#include "base/text.h"
+#include "base/text.h"  // words
 
 extern char** environ;
 
@@ -42,31 +42,12 @@ std::optional<std::string> binary_identity(const std::string& binary) {
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
-// mountinfo's octal escapes (\040 for a blank) undone.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// The mount point of the mount that holds `path` (the longest mount point above it).
-std::string mount_holding(const std::string& path) {
-  std::string best = "/";
-  for (auto line : split(read_file("/proc/self/mountinfo"), '\n')) {
-    auto fields = words(line);
-    if (fields.size() < 5) continue;
-    std::string mp = unescape(fields[4]);
-    bool above = mp == "/" || path == mp || path.rfind(mp + "/", 0) == 0;
-    if (above && mp.size() > best.size()) best = mp;
-  }
-  return best;
+// The mount holding /run/criu.kdat: /run when /run is a mount point of its own, else /.
+std::string mount_holding_run() {
+  struct statx st = {};
+  bool own_mount = ::statx(AT_FDCWD, "/run", AT_SYMLINK_NOFOLLOW, 0, &st) == 0 &&
+                   (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+  return own_mount ? "/run" : "/";
 }
 
 // The bind mount's target must exist on the host: an empty file, which criu treats as a stale
@@ -166,7 +147,7 @@ KerndatMount prepare_kerndat_cache(const std::string& criu_binary, const std::st
       remove_stale(dir, name);
     }
     if (!ensure_bind_target()) return {};
-    return {file, kCriuCacheFile, mount_holding(kCriuCacheFile)};
+    return {file, kCriuCacheFile, mount_holding_run()};
   } catch (const std::exception&) {
     return {};  // criu probes the kernel itself
   }
