@@ -111,6 +111,7 @@ for rt in cryo runc; do
   done
 done
 
+printf "pause per round (ms): cryo %s; runc %s\n" "${pause[cryo]% }" "${pause[runc]% }"
 printf "%s MiB resident, %s rounds, median (ms)\n" "$mib" "$rounds"
 printf "%-28s %10s %10s %8s\n" "" cryo runc ratio
 for m in pause wall restore; do

@@ -128,6 +128,7 @@ void PageSink::start() {
       serve();
     } catch (...) {
       error_ = std::current_exception();
+      if (conn_) ::shutdown(conn_.get(), SHUT_RDWR);  // criu must not wait for an answer that never comes
     }
   });
 }
