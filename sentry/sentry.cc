@@ -1,3 +1,4 @@
+// The sentry's life: bringing the sandbox up, the poll loop that serves everything, the end.
 #include "sentry/sentry.h"
 
 #include <fcntl.h>
@@ -169,101 +170,117 @@ pid_t Sentry::bring_up_with_helper() {
 
 // ---- the loop ---------------------------------------------------------------------------------
 
-int Sentry::serve() {
+struct Sentry::Slot {
   enum Kind { kListen, kSignal, kInit, kLauncher, kConn, kOut, kErr, kIn, kHandover, kNotify };
-  struct Slot {
-    Kind kind;
-    uint64_t conn = 0;
-    std::string cmd;
-    int fd = -1;
-  };
+  Kind kind;
+  uint64_t conn = 0;
+  std::string cmd;
+  int fd = -1;
+};
+
+// The fds of one round of the loop, and when that round must end even if none is ready.
+struct Sentry::PollSet {
+  std::vector<pollfd> fds;
+  std::vector<Slot> slots;
+  Clock::time_point deadline = Clock::time_point::max();
+
+  void add(int fd, short events, Slot s) {
+    fds.push_back({fd, events, 0});
+    slots.push_back(std::move(s));
+  }
+  int timeout_ms() const {
+    if (deadline == Clock::time_point::max()) return -1;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
+  }
+};
+
+int Sentry::serve() {
   while (!stopping_) {
-    std::vector<pollfd> fds;
-    std::vector<Slot> slots;
-    auto add = [&](int fd, short events, Slot s) {
-      fds.push_back({fd, events, 0});
-      slots.push_back(std::move(s));
-    };
-    add(listen_fd_.get(), POLLIN, {kListen});
-    add(signal_fd_.get(), POLLIN, {kSignal});
-    add(init_pidfd_.get(), POLLIN, {kInit});
-    if (launcher_) add(launcher_->fd(), POLLIN, {kLauncher});
-    if (supervisor_) {
-      add(supervisor_->listen_fd(), POLLIN, {kHandover});
-      for (int fd : supervisor_->listener_fds()) add(fd, POLLIN, {kNotify, 0, "", fd});
-    }
-    for (auto& [id, c] : conns_) add(c.fd.get(), short(POLLIN | (c.out.empty() ? 0 : POLLOUT)), {kConn, id});
-    auto deadline = Clock::time_point::max();
-    for (auto& [id, cmd] : cmds_) {
-      auto it = conns_.find(cmd->conn);
-      bool lagging = it != conns_.end() && it->second.out.size() >= kMaxQueued;
-      // Output only once "started" went out: it comes first on the connection.
-      bool started = cmd->helper > 0 || cmd->exited;
-      if (cmd->out && started && !lagging) add(cmd->out.get(), POLLIN, {kOut, 0, id});
-      if (cmd->err && started && !lagging) add(cmd->err.get(), POLLIN, {kErr, 0, id});
-      if (cmd->in && !cmd->stdin_pending.empty()) add(cmd->in.get(), POLLOUT, {kIn, 0, id});
-      if (cmd->deadline && !cmd->exited) deadline = std::min(deadline, *cmd->deadline);
-      if (cmd->exited) deadline = std::min(deadline, cmd->exited_at + kExitGrace);
-    }
-    int timeout = -1;
-    if (deadline != Clock::time_point::max()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      timeout = static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60'000));
-    }
-    int n = ::poll(fds.data(), fds.size(), timeout);
+    PollSet set = poll_set();
+    int n = ::poll(set.fds.data(), set.fds.size(), set.timeout_ms());
     if (n < 0 && errno != EINTR) throw_errno("poll");
-    for (size_t i = 0; n > 0 && i < fds.size() && !stopping_; ++i) {
-      short rev = fds[i].revents;
-      if (!rev) continue;
-      Slot& s = slots[i];
-      switch (s.kind) {
-        case kListen:
-          accept_connections();
-          break;
-        case kSignal: {
-          signalfd_siginfo si;
-          while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
-            if (si.ssi_signo == SIGCHLD) reap_children();
-            if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) shut_down("signal " + std::to_string(si.ssi_signo));
-          }
-          break;
-        }
-        case kInit:
-          shut_down("the sandbox init exited");
-          exit_code_ = 2;
-          break;
-        case kLauncher:
-          read_launcher();
-          break;
-        case kHandover:
-          supervisor_->accept_handovers();
-          break;
-        case kNotify:
-          supervisor_->on_listener(s.fd, rev);
-          break;
-        case kConn: {
-          auto it = conns_.find(s.conn);
-          if (it == conns_.end()) break;
-          if (rev & POLLOUT) flush(it->second);
-          if (conns_.count(s.conn) && (rev & (POLLIN | POLLHUP | POLLERR))) read_connection(s.conn);
-          break;
-        }
-        case kOut:
-        case kErr:
-        case kIn: {
-          auto it = cmds_.find(s.cmd);
-          if (it == cmds_.end()) break;
-          if (s.kind == kIn)
-            pump_stdin(*it->second);
-          else
-            pump_output(*it->second, s.kind == kErr, false);
-          break;
-        }
-      }
+    for (size_t i = 0; n > 0 && i < set.fds.size() && !stopping_; ++i) {
+      short rev = set.fds[i].revents;
+      if (rev) dispatch(set.slots[i], rev);
     }
     if (!stopping_) check_commands();
   }
   return exit_code_;
+}
+
+Sentry::PollSet Sentry::poll_set() const {
+  using enum Slot::Kind;
+  PollSet set;
+  set.add(listen_fd_.get(), POLLIN, {kListen});
+  set.add(signal_fd_.get(), POLLIN, {kSignal});
+  set.add(init_pidfd_.get(), POLLIN, {kInit});
+  if (launcher_) set.add(launcher_->fd(), POLLIN, {kLauncher});
+  if (supervisor_) {
+    set.add(supervisor_->listen_fd(), POLLIN, {kHandover});
+    for (int fd : supervisor_->listener_fds()) set.add(fd, POLLIN, {kNotify, 0, "", fd});
+  }
+  for (auto& [id, c] : conns_) set.add(c.fd.get(), short(POLLIN | (c.out.empty() ? 0 : POLLOUT)), {kConn, id});
+  for (auto& [id, cmd] : cmds_) {
+    auto it = conns_.find(cmd->conn);
+    bool lagging = it != conns_.end() && it->second.out.size() >= kMaxQueued;
+    // Output only once "started" went out: it comes first on the connection.
+    bool started = cmd->helper > 0 || cmd->exited;
+    if (cmd->out && started && !lagging) set.add(cmd->out.get(), POLLIN, {kOut, 0, id});
+    if (cmd->err && started && !lagging) set.add(cmd->err.get(), POLLIN, {kErr, 0, id});
+    if (cmd->in && !cmd->stdin_pending.empty()) set.add(cmd->in.get(), POLLOUT, {kIn, 0, id});
+    if (cmd->deadline && !cmd->exited) set.deadline = std::min(set.deadline, *cmd->deadline);
+    if (cmd->exited) set.deadline = std::min(set.deadline, cmd->exited_at + kExitGrace);
+  }
+  return set;
+}
+
+void Sentry::dispatch(const Slot& s, short rev) {
+  using enum Slot::Kind;
+  switch (s.kind) {
+    case kListen:
+      accept_connections();
+      break;
+    case kSignal: {
+      signalfd_siginfo si;
+      while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGCHLD) reap_children();
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) shut_down("signal " + std::to_string(si.ssi_signo));
+      }
+      break;
+    }
+    case kInit:
+      shut_down("the sandbox init exited");
+      exit_code_ = 2;
+      break;
+    case kLauncher:
+      read_launcher();
+      break;
+    case kHandover:
+      supervisor_->accept_handovers();
+      break;
+    case kNotify:
+      supervisor_->on_listener(s.fd, rev);
+      break;
+    case kConn: {
+      auto it = conns_.find(s.conn);
+      if (it == conns_.end()) break;
+      if (rev & POLLOUT) flush(it->second);
+      if (conns_.count(s.conn) && (rev & (POLLIN | POLLHUP | POLLERR))) read_connection(s.conn);
+      break;
+    }
+    case kOut:
+    case kErr:
+    case kIn: {
+      auto it = cmds_.find(s.cmd);
+      if (it == cmds_.end()) break;
+      if (s.kind == kIn)
+        pump_stdin(*it->second);
+      else
+        pump_output(*it->second, s.kind == kErr, false);
+      break;
+    }
+  }
 }
 
 // ---- the end ----------------------------------------------------------------------------------

@@ -64,15 +64,31 @@ class Sentry {
   int serve();
 
  private:
+  struct Slot;     // one polled fd and what it stands for
+  struct PollSet;  // the fds of one round of the loop
+
+  // Bring-up, the loop and the end (sentry.cc).
   pid_t bring_up_with_helper();
   void report_ready(int ready_fd);
+  PollSet poll_set() const;
+  void dispatch(const Slot& s, short revents);
+  void shut_down(const std::string& why);
+
+  // Connections and their requests (sentry_requests.cc).
+  void accept_connections();
+  void read_connection(uint64_t conn_id);
+  void send(uint64_t conn_id, const nlohmann::json& msg);
+  void reply_and_close(uint64_t conn_id, const nlohmann::json& msg);
+  void flush(Connection& c);
   void handle_request(uint64_t conn_id, const std::string& line);
   void handle_exec(uint64_t conn_id, const nlohmann::json& req);
   void handle_stdin(const nlohmann::json& req);
   void handle_signal(const nlohmann::json& req);
   nlohmann::json list_commands() const;
-
   oci::Process exec_process(const nlohmann::json& req);
+  void report_started(Command& cmd);
+
+  // Starting commands: the launcher, exec helpers (sentry_launch.cc).
   void spawn_command(Command& cmd, const oci::Process& process);
   // By value: callers pass cmd.process, which this resets.
   void spawn_with_helper(Command& cmd, oci::Process process);
@@ -80,21 +96,15 @@ class Sentry {
   void read_launcher();
   void launcher_gone(const std::string& why);
   void launched(Command& cmd, pid_t pid);
-  void report_started(Command& cmd);
   void fail_to_start(Command& cmd, const std::string& why);
+
+  // Running commands (sentry_commands.cc).
   void signal_command(Command& cmd, int sig);
   void reap_children();
   void pump_output(Command& cmd, bool is_err, bool drain);
   void pump_stdin(Command& cmd);
   void finish_command(const std::string& id);
   void check_commands();
-
-  void send(uint64_t conn_id, const nlohmann::json& msg);
-  void reply_and_close(uint64_t conn_id, const nlohmann::json& msg);
-  void flush(Connection& c);
-  void accept_connections();
-  void read_connection(uint64_t conn_id);
-  void shut_down(const std::string& why);
 
   SandboxPaths paths_;
   SentryConfig cfg_;
