@@ -34,6 +34,7 @@
 #include "service/sandbox_image.h"
 #include "service/snapshot_archive.h"
 #include "service/snapshot_manifest.h"
+#include "service/sentry_engine_internal.h"
 
 namespace cryo::service {
 namespace {
@@ -118,733 +119,715 @@ json exec_request(const CommandSpec& cmd, bool close_stdin) {
           {"timeout_s", cmd.timeout_s}};
 }
 
-struct Background {
-  std::string sandbox;
-  std::unique_ptr<sentry::SentryConnection> conn;
-  std::thread thread;
-  std::atomic<bool> done{false};
-  std::atomic<bool> abandoned{false};  // the engine is going away: report nothing more
-};
+// The restore's writable layer: the snapshot's size (its config carries it) unless the caller
+// asks for another; snapshots from before disk limits get the default rather than the host disk.
+void set_restored_layer_size(json& config, const Limits& limits) {
+  json& annotations = config["annotations"];
+  if (!annotations.is_object()) annotations = json::object();
+  if (limits.disk_bytes > 0 || !annotations.contains(runtime::kUpperSizeAnnotation))
+    annotations[runtime::kUpperSizeAnnotation] = std::to_string(writable_layer_bytes(limits));
+}
 
-class SentryEngine : public SandboxEngine {
- public:
-  SentryEngine(std::string state_dir, SentryEngineOptions opts)
-      : sandboxes_(state_dir + "/sandboxes"),
-        images_(state_dir + "/images"),
-        run_(state_dir + "/run"),
-        layers_root_(state_dir + "/layers") {
-    ::signal(SIGPIPE, SIG_IGN);
-    opts_.sentry_binary =
-        opts.sentry_binary.empty() ? sentry::sibling_binary("cryo-sentry", "CRYO_SENTRY") : opts.sentry_binary;
-    opts_.init_binary =
-        opts.init_binary.empty() ? sentry::sibling_binary("cryo-sandbox-init", "CRYO_SANDBOX_INIT") : opts.init_binary;
-    make_dirs(state_dir, 0700);
-    make_dirs(sandboxes_, 0700);
-    make_dirs(run_, 0700);
-    reap_dead_sandboxes();
+// The pid of a live `cryo-sentry --sandbox-dir DIR`, or 0.
+pid_t sentry_process_of(const std::string& dir) {
+  const std::string needle = std::string("--sandbox-dir") + '\0' + dir + '\0';
+  pid_t found = 0;
+  DIR* d = ::opendir("/proc");
+  while (dirent* e = d ? ::readdir(d) : nullptr) {
+    char* end;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0) continue;
+    auto cmd = read_file_if_exists("/proc/" + std::string(e->d_name) + "/cmdline");
+    if (cmd && cmd->find(needle) != std::string::npos) found = static_cast<pid_t>(pid);
   }
+  if (d) ::closedir(d);
+  return found;
+}
 
-  // Sandboxes keep running: a new engine adopts them. Only the output readers stop here.
-  ~SentryEngine() override {
-    std::vector<std::shared_ptr<Background>> all;
-    {
-      std::lock_guard lock(mu_);
-      all.swap(bg_);
-    }
-    for (auto& b : all) {
-      b->abandoned = true;
-      b->conn->shutdown();
-    }
-    for (auto& b : all)
-      if (b->thread.joinable()) b->thread.join();
+// Like sentry_process_of, but for a sandbox made in the last seconds also waits briefly: its
+// sentry may still be between the fork of its starter and its exec when cryod died.
+pid_t sentry_process_of_young(const std::string& dir) {
+  struct stat st;
+  bool young = ::stat(dir.c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime < 30;
+  auto deadline = std::chrono::steady_clock::now() + (young ? 2s : 0s);
+  for (;;) {
+    if (pid_t pid = sentry_process_of(dir); pid > 0) return pid;
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
+    std::this_thread::sleep_for(50ms);
   }
+}
 
-  // ---- lifecycle ----
-
-  void create(const std::string& id, const SandboxSpec& spec) override {
-    validate_id(id);
-    SandboxPaths p{sandboxes_ + "/" + id};
-    if (::mkdir(p.dir.c_str(), 0700) != 0) {
-      if (errno == EEXIST) throw Conflict("sandbox `" + id + "` already exists");
-      throw_errno("create `" + p.dir + "`");
-    }
-    try {
-      if (spec.snapshot_dir.empty())
-        create_fresh(id, spec, p);
-      else
-        create_restored(id, spec, p);
-    } catch (...) {
-      discard(id, p);
-      throw;
-    }
-  }
-
-  void kill(const std::string& id) override {
-    // Two kills of one sandbox must not race (the second would find a sentry already exiting):
-    // the second waits and then finds the sandbox gone.
-    std::lock_guard kill_lock(kill_mu_);
-    SandboxPaths p = existing(id);
-    auto sentry_pid = read_pid(p.pid_file());
-    std::string failure;
-    try {
-      sentry::sentry_call(p.socket(), {{"op", "kill"}}, kKillTimeout);
-    } catch (const sentry::SentryUnreachable&) {
-      // No sentry (crashed, or the sandbox died): clean up what it would have.
-      try {
-        sentry::tear_down(sentry::load_sentry_config(p), p);
-      } catch (const std::exception& e) {
-        failure = e.what();
+void pump(Background& bg, const OutputSink& sink) {
+  int code = kKilledExitCode;
+  try {
+    while (auto msg = bg.conn->next()) {
+      if (bg.abandoned) break;
+      if (msg->contains("stream")) {
+        std::string data = sentry::base64_decode((*msg)["data"].get<std::string>());
+        auto& cb = (*msg)["stream"] == "stderr" ? sink.on_stderr : sink.on_stdout;
+        if (cb) cb(data);
+      } else if (msg->contains("exit_code")) {
+        code = (*msg)["exit_code"].get<int>();
+        break;
       }
+    }
+  } catch (const std::exception&) {
+    // A broken stream ends the command like a killed sentry does.
+  }
+  if (!bg.abandoned && sink.on_exit) sink.on_exit(code);
+  bg.done = true;
+}
+
+// `path` resolved (symlinks, `..`); as given when it no longer exists.
+std::string canon(const std::string& path) {
+  try {
+    return real_path(path);
+  } catch (const std::exception&) {
+    return path;
+  }
+}
+
+// The digest of `dir` when it is <store_root>/layers/sha256/<hex>.
+std::optional<std::string> store_layer(const std::string& dir, const std::string& store_root) {
+  std::string prefix = store_root + "/layers/sha256/";
+  if (dir.rfind(prefix, 0) != 0) return std::nullopt;
+  std::string digest = "sha256:" + dir.substr(prefix.size());
+  try {
+    fsimage::validate_digest(digest);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return digest;
+}
+
+void drop_new_layers(fsimage::LayerStore& store, const std::set<std::string>& had) {
+  try {
+    for (auto& d : store.list())
+      if (!had.count(d)) store.remove(d);
+  } catch (const std::exception&) {
+  }
+}
+
+int64_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+// ---- the engine and its sandboxes' lifecycle ----
+
+SentryEngine::SentryEngine(std::string state_dir, SentryEngineOptions opts)
+    : sandboxes_(state_dir + "/sandboxes"),
+      images_(state_dir + "/images"),
+      run_(state_dir + "/run"),
+      layers_root_(state_dir + "/layers") {
+  ::signal(SIGPIPE, SIG_IGN);
+  opts_.sentry_binary =
+      opts.sentry_binary.empty() ? sentry::sibling_binary("cryo-sentry", "CRYO_SENTRY") : opts.sentry_binary;
+  opts_.init_binary =
+      opts.init_binary.empty() ? sentry::sibling_binary("cryo-sandbox-init", "CRYO_SANDBOX_INIT") : opts.init_binary;
+  make_dirs(state_dir, 0700);
+  make_dirs(sandboxes_, 0700);
+  make_dirs(run_, 0700);
+  reap_dead_sandboxes();
+}
+
+SentryEngine::~SentryEngine() {
+  std::vector<std::shared_ptr<Background>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.swap(bg_);
+  }
+  for (auto& b : all) {
+    b->abandoned = true;
+    b->conn->shutdown();
+  }
+  for (auto& b : all)
+    if (b->thread.joinable()) b->thread.join();
+}
+
+void SentryEngine::create(const std::string& id, const SandboxSpec& spec) {
+  validate_id(id);
+  SandboxPaths p{sandboxes_ + "/" + id};
+  if (::mkdir(p.dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) throw Conflict("sandbox `" + id + "` already exists");
+    throw_errno("create `" + p.dir + "`");
+  }
+  try {
+    if (spec.snapshot_dir.empty())
+      create_fresh(id, spec, p);
+    else
+      create_restored(id, spec, p);
+  } catch (...) {
+    discard(id, p);
+    throw;
+  }
+}
+
+void SentryEngine::kill(const std::string& id) {
+  // Two kills of one sandbox must not race (the second would find a sentry already exiting):
+  // the second waits and then finds the sandbox gone.
+  std::lock_guard kill_lock(kill_mu_);
+  SandboxPaths p = existing(id);
+  auto sentry_pid = read_pid(p.pid_file());
+  std::string failure;
+  try {
+    sentry::sentry_call(p.socket(), {{"op", "kill"}}, kKillTimeout);
+  } catch (const sentry::SentryUnreachable&) {
+    // No sentry (crashed, or the sandbox died): clean up what it would have.
+    try {
+      sentry::tear_down(sentry::load_sentry_config(p), p);
     } catch (const std::exception& e) {
       failure = e.what();
     }
-    if (sentry_pid && !wait_for_exit(*sentry_pid, 10s)) ::kill(*sentry_pid, SIGKILL);
-    join_background(id);
-    if (!failure.empty()) throw Error("kill sandbox `" + id + "`: " + failure);
-    discard(id, p);
+  } catch (const std::exception& e) {
+    failure = e.what();
   }
+  if (sentry_pid && !wait_for_exit(*sentry_pid, 10s)) ::kill(*sentry_pid, SIGKILL);
+  join_background(id);
+  if (!failure.empty()) throw Error("kill sandbox `" + id + "`: " + failure);
+  discard(id, p);
+}
 
-  std::string audit_log(const std::string& id) override {
-    SandboxPaths p = existing(id);
-    return read_file_if_exists(p.audit_log()).value_or("");
+std::string SentryEngine::audit_log(const std::string& id) {
+  SandboxPaths p = existing(id);
+  return read_file_if_exists(p.audit_log()).value_or("");
+}
+
+bool SentryEngine::alive(const std::string& id) {
+  try {
+    validate_id(id);
+  } catch (const BadRequest&) {
+    return false;
   }
+  return ping(SandboxPaths{sandboxes_ + "/" + id});
+}
 
-  bool alive(const std::string& id) override {
-    try {
-      validate_id(id);
-    } catch (const BadRequest&) {
-      return false;
+std::vector<std::string> SentryEngine::running() {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(sandboxes_.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (ping(SandboxPaths{sandboxes_ + "/" + name})) out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void SentryEngine::create_fresh(const std::string& id, const SandboxSpec& spec, const SandboxPaths& p) {
+  validate_spec(spec);
+  fsimage::OverlayConfig overlay;
+  std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
+  if (spec.image_info) {
+    // An imported image: its layers (top-most first) under the layer holding the sandbox init.
+    const ImageInfo& img = *spec.image_info;
+    if (img.layers.empty()) throw BadRequest("image `" + spec.image + "` has no layers");
+    fsimage::LayerStore store(layers_root_);
+    overlay.lowers.push_back(ensure_init_layer(images_, opts_.init_binary));
+    for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it) {
+      if (!store.has(*it)) throw Error("image `" + spec.image + "`: layer " + *it + " is missing from the layer store");
+      overlay.lowers.push_back(store.dir_for(*it));
     }
-    return ping(SandboxPaths{sandboxes_ + "/" + id});
+    if (cwd == "/" && !img.working_dir.empty() && img.working_dir[0] == '/') cwd = img.working_dir;
+  } else {
+    if (spec.image != "default" && !spec.image.empty())
+      throw BadRequest("image `" + spec.image + "` is not known (only `default` is available)");
+    overlay.lowers = {ensure_default_image(images_, opts_.init_binary)};
   }
-
-  std::vector<std::string> running() override {
-    std::vector<std::string> out;
-    DIR* d = ::opendir(sandboxes_.c_str());
-    if (!d) return out;
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      if (ping(SandboxPaths{sandboxes_ + "/" + name})) out.push_back(name);
-    }
-    ::closedir(d);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  // ---- commands ----
-
-  CommandResult run(const std::string& id, const CommandSpec& cmd, const OutputSink& sink) override {
-    SandboxPaths p = existing(id);
-    check_cwd(id, cmd.cwd);
-    CommandResult r;
+  make_dirs(p.rootfs(), 0755);
+  if (!spec.supervise.empty()) {
     try {
-      sentry::SentryConnection c(p.socket());
-      c.send(exec_request(cmd, true));
-      // The sentry enforces the timeout; this one only guards against a wedged sentry.
-      auto guard = cmd.timeout_s > 0 ? std::chrono::milliseconds(static_cast<int64_t>(cmd.timeout_s * 1000) + 30'000)
-                                     : std::chrono::milliseconds(-1);
-      for (;;) {
-        auto msg = c.next(guard);
-        if (!msg) throw Error("sandbox `" + id + "`: the sentry went away while the command ran");
-        if (msg->contains("stream")) {
-          std::string data = sentry::base64_decode((*msg)["data"].get<std::string>());
-          bool err = (*msg)["stream"] == "stderr";
-          (err ? r.stderr_data : r.stdout_data).append(data);
-          auto& cb = err ? sink.on_stderr : sink.on_stdout;
-          if (cb) cb(data);
-        } else if (msg->contains("exit_code")) {
-          r.exit_code = (*msg)["exit_code"].get<int>();
-          r.timed_out = msg->value("timed_out", false);
-          return r;
-        }
+      sentry::supervision_rules_from_json(sentry::to_json(spec.supervise));
+    } catch (const Error& e) {
+      throw BadRequest(e.what());
+    }
+  }
+  json config = make_sandbox_config(id, spec, p.supervisor_socket());
+  write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
+  // Writes to the root go to a tmpfs of the sandbox's disk size, charged to its memory cgroup,
+  // not to the host disk.
+  fsimage::WritableLayer layer(p.layer(), static_cast<uint64_t>(writable_layer_bytes(spec.limits)));
+  overlay.upper = layer.upper();
+  overlay.work = layer.work();
+  // The mounts belong to the sandbox, not to this engine: the sentry (or kill) unmounts them.
+  fsimage::OverlayMount(overlay, p.rootfs()).release();
+  layer.release();
+  SentryConfig cfg;
+  cfg.id = id;
+  cfg.runtime_root = run_;
+  cfg.cwd = cwd;
+  cfg.spec = spec_json(spec);
+  if (!spec.supervise.empty()) cfg.supervise = sentry::to_json(spec.supervise);
+  write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
+  sentry::spawn_sentry(opts_.sentry_binary, p.dir, kCreateTimeout);
+}
+
+void SentryEngine::create_restored(const std::string& id, const SandboxSpec& spec, const SandboxPaths& p) {
+  auto text = read_file_if_exists(spec.snapshot_dir + "/sandbox.json");
+  if (!text) throw NotFound("snapshot `" + spec.snapshot_dir + "` has no sandbox.json");
+  json rec = json::parse(*text);
+  std::string image = spec.snapshot_dir + "/criu";
+  if (!path_exists(image + "/cryo-checkpoint.json"))
+    throw Error("snapshot `" + spec.snapshot_dir + "`: the checkpoint image is incomplete");
+  verify_snapshot_manifest(spec.snapshot_dir);
+  // An empty rootfs: cryo's restore mounts the image's layers, the snapshot's diff and a fresh
+  // upper on it.
+  make_dirs(p.rootfs(), 0755);
+  json config = rec.at("config");
+  set_restored_layer_size(config, spec.limits);
+  // Commands in the clone send their listeners to the clone's own sentry.
+  set_supervisor_socket(config, p.supervisor_socket());
+  write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
+  SentryConfig cfg;
+  cfg.id = id;
+  cfg.runtime_root = run_;
+  cfg.mode = "restore";
+  cfg.restore_image = image;
+  cfg.cwd = rec.value("cwd", "/");
+  cfg.spec = rec.value("spec", json::object());
+  cfg.spec["restored_from"] = spec.snapshot_dir;
+  if (cfg.spec.contains("supervise") && !cfg.spec["supervise"].empty()) cfg.supervise = cfg.spec["supervise"];
+  write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
+  sentry::spawn_sentry(opts_.sentry_binary, p.dir, kRestoreTimeout);
+}
+
+// A sandbox whose sentry does not answer when an engine starts is dead: its creator (a cryod
+// killed mid-create) or its sentry died. Tear down what it left (container, cgroups, mounts) and
+// remove its directory, as kill() does for an unreachable sentry; otherwise nobody ever would.
+void SentryEngine::reap_dead_sandboxes() {
+  DIR* d = ::opendir(sandboxes_.c_str());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d))
+    if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
+  ::closedir(d);
+  for (auto& name : names) {
+    SandboxPaths p{sandboxes_ + "/" + name};
+    if (ping(p)) continue;
+    if (pid_t pid = sentry_process_of_young(p.dir); pid > 0) {
+      // A sentry still bringing its sandbox up (its cryod died meanwhile): let it finish and
+      // adopt the sandbox, or stop it when it does not come up.
+      auto deadline = std::chrono::steady_clock::now() + 20s;
+      while (!ping(p) && !wait_for_exit(pid, 100ms) && std::chrono::steady_clock::now() < deadline) {
       }
-    } catch (const sentry::SentryError&) {
-      rethrow_sentry(id);
-    } catch (const sentry::SentryUnreachable&) {
-      rethrow_sentry(id);
+      if (ping(p)) continue;
+      ::kill(pid, SIGKILL);
+      wait_for_exit(pid, 5s);
+    }
+    try {
+      if (path_exists(p.config())) sentry::tear_down(sentry::load_sentry_config(p), p);
+      discard(name, p);
+    } catch (const std::exception& e) {
+      ::fprintf(stderr, "cryo engine: cleaning up dead sandbox %s: %s\n", name.c_str(), e.what());
     }
   }
+}
 
-  std::string start_command(const std::string& id, const CommandSpec& cmd, OutputSink sink) override {
-    SandboxPaths p = existing(id);
-    check_cwd(id, cmd.cwd);
-    auto bg = std::make_shared<Background>();
-    bg->sandbox = id;
-    std::string cmd_id;
-    try {
-      bg->conn = std::make_unique<sentry::SentryConnection>(p.socket());
-      bg->conn->send(exec_request(cmd, false));
-      auto started = bg->conn->next(30s);
-      if (!started || !started->contains("started")) throw Error("sandbox `" + id + "`: the sentry did not start the command");
-      cmd_id = (*started)["started"].get<std::string>();
-    } catch (const sentry::SentryError&) {
-      rethrow_sentry(id);
-    } catch (const sentry::SentryUnreachable&) {
-      rethrow_sentry(id);
+// Removes what is left of a sandbox directory (its rootfs, then its writable layer, unmounted
+// first: remove_tree would otherwise empty a mounted layer and then fail on the mountpoint).
+void SentryEngine::discard(const std::string& id, const SandboxPaths& p) {
+  try {
+    sentry::unmount_all(p.rootfs());
+    sentry::unmount_all(p.layer());
+  } catch (const std::exception& e) {
+    throw Error("clean up sandbox `" + id + "`: " + e.what());
+  }
+  remove_tree(p.dir);
+}
+
+SandboxPaths SentryEngine::existing(const std::string& id) const {
+  validate_id(id);
+  SandboxPaths p{sandboxes_ + "/" + id};
+  if (!path_exists(p.config())) throw NotFound("sandbox `" + id + "` not found");
+  return p;
+}
+
+bool SentryEngine::ping(const SandboxPaths& p) const {
+  if (!path_exists(p.socket())) return false;
+  try {
+    return sentry::sentry_call(p.socket(), {{"op", "ping"}}, kPingTimeout).value("ok", false);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// ---- commands ----
+
+CommandResult SentryEngine::run(const std::string& id, const CommandSpec& cmd, const OutputSink& sink) {
+  SandboxPaths p = existing(id);
+  check_cwd(id, cmd.cwd);
+  CommandResult r;
+  try {
+    sentry::SentryConnection c(p.socket());
+    c.send(exec_request(cmd, true));
+    // The sentry enforces the timeout; this one only guards against a wedged sentry.
+    auto guard = cmd.timeout_s > 0 ? std::chrono::milliseconds(static_cast<int64_t>(cmd.timeout_s * 1000) + 30'000)
+                                   : std::chrono::milliseconds(-1);
+    for (;;) {
+      auto msg = c.next(guard);
+      if (!msg) throw Error("sandbox `" + id + "`: the sentry went away while the command ran");
+      if (msg->contains("stream")) {
+        std::string data = sentry::base64_decode((*msg)["data"].get<std::string>());
+        bool err = (*msg)["stream"] == "stderr";
+        (err ? r.stderr_data : r.stdout_data).append(data);
+        auto& cb = err ? sink.on_stderr : sink.on_stdout;
+        if (cb) cb(data);
+      } else if (msg->contains("exit_code")) {
+        r.exit_code = (*msg)["exit_code"].get<int>();
+        r.timed_out = msg->value("timed_out", false);
+        return r;
+      }
     }
-    bg->thread = std::thread([bg, sink = std::move(sink)] { pump(*bg, sink); });
+  } catch (const sentry::SentryError&) {
+    rethrow_sentry(id);
+  } catch (const sentry::SentryUnreachable&) {
+    rethrow_sentry(id);
+  }
+}
+
+std::string SentryEngine::start_command(const std::string& id, const CommandSpec& cmd, OutputSink sink) {
+  SandboxPaths p = existing(id);
+  check_cwd(id, cmd.cwd);
+  auto bg = std::make_shared<Background>();
+  bg->sandbox = id;
+  std::string cmd_id;
+  try {
+    bg->conn = std::make_unique<sentry::SentryConnection>(p.socket());
+    bg->conn->send(exec_request(cmd, false));
+    auto started = bg->conn->next(30s);
+    if (!started || !started->contains("started")) throw Error("sandbox `" + id + "`: the sentry did not start the command");
+    cmd_id = (*started)["started"].get<std::string>();
+  } catch (const sentry::SentryError&) {
+    rethrow_sentry(id);
+  } catch (const sentry::SentryUnreachable&) {
+    rethrow_sentry(id);
+  }
+  bg->thread = std::thread([bg, sink = std::move(sink)] { pump(*bg, sink); });
+  std::lock_guard lock(mu_);
+  std::erase_if(bg_, [](auto& b) {
+    if (!b->done) return false;
+    if (b->thread.joinable()) b->thread.join();
+    return true;
+  });
+  bg_.push_back(bg);
+  return cmd_id;
+}
+
+void SentryEngine::write_stdin(const std::string& id, const std::string& cmd_id, std::string_view data, bool close) {
+  call(id, {{"op", "stdin"}, {"cmd", cmd_id}, {"data", sentry::base64_encode(data)}, {"close", close}});
+}
+
+void SentryEngine::kill_command(const std::string& id, const std::string& cmd_id, int sig) {
+  call(id, {{"op", "signal"}, {"cmd", cmd_id}, {"signal", sig}});
+}
+
+std::vector<std::string> SentryEngine::list_commands(const std::string& id) {
+  return call(id, {{"op", "list"}})["commands"].get<std::vector<std::string>>();
+}
+
+void SentryEngine::join_background(const std::string& id) {
+  std::vector<std::shared_ptr<Background>> mine;
+  {
     std::lock_guard lock(mu_);
-    std::erase_if(bg_, [](auto& b) {
-      if (!b->done) return false;
-      if (b->thread.joinable()) b->thread.join();
+    std::erase_if(bg_, [&](auto& b) {
+      if (b->sandbox != id) return false;
+      mine.push_back(b);
       return true;
     });
-    bg_.push_back(bg);
-    return cmd_id;
   }
+  for (auto& b : mine)
+    if (b->thread.joinable()) b->thread.join();  // the sentry is gone: their streams ended
+}
 
-  void write_stdin(const std::string& id, const std::string& cmd_id, std::string_view data, bool close) override {
-    call(id, {{"op", "stdin"}, {"cmd", cmd_id}, {"data", sentry::base64_encode(data)}, {"close", close}});
+json SentryEngine::call(const std::string& id, const json& req) {
+  SandboxPaths p = existing(id);
+  try {
+    return sentry::sentry_call(p.socket(), req);
+  } catch (const sentry::SentryError&) {
+    rethrow_sentry(id);
+  } catch (const sentry::SentryUnreachable&) {
+    rethrow_sentry(id);
   }
+}
 
-  void kill_command(const std::string& id, const std::string& cmd_id, int sig) override {
-    call(id, {{"op", "signal"}, {"cmd", cmd_id}, {"signal", sig}});
+void SentryEngine::check_cwd(const std::string& id, const std::string& cwd) {
+  if (cwd.empty()) return;
+  if (cwd[0] != '/') throw BadRequest("field `cwd`: `" + cwd + "` must be absolute");
+  try {
+    sentry::open_in_root(open_root(id).get(), cwd, O_PATH | O_DIRECTORY);
+  } catch (const SysError& e) {
+    if (e.code() == ENOENT) throw BadRequest("field `cwd`: `" + cwd + "` does not exist in the sandbox");
+    if (e.code() == ENOTDIR) throw BadRequest("field `cwd`: `" + cwd + "` is not a directory in the sandbox");
+    throw BadRequest(std::string("field `cwd`: ") + e.what());
   }
+}
 
-  std::vector<std::string> list_commands(const std::string& id) override {
-    return call(id, {{"op", "list"}})["commands"].get<std::vector<std::string>>();
-  }
+// ---- files ----
 
-  // ---- files ----
+std::string SentryEngine::read_file(const std::string& id, const std::string& path) {
+  return sandbox_files::read(open_root(id).get(), path);
+}
 
-  std::string read_file(const std::string& id, const std::string& path) override {
-    return sandbox_files::read(open_root(id).get(), path);
-  }
-  void write_file(const std::string& id, const std::string& path, std::string_view data, uint32_t mode) override {
-    sandbox_files::write(open_root(id).get(), path, data, mode);
-  }
-  std::vector<FileEntry> list_dir(const std::string& id, const std::string& path) override {
-    return sandbox_files::list(open_root(id).get(), path);
-  }
-  FileEntry stat(const std::string& id, const std::string& path) override {
-    return sandbox_files::stat(open_root(id).get(), path);
-  }
-  void remove(const std::string& id, const std::string& path, bool recursive) override {
-    sandbox_files::remove(open_root(id).get(), path, recursive);
-  }
-  void make_dir(const std::string& id, const std::string& path) override {
-    sandbox_files::make_dir(open_root(id).get(), path);
-  }
+void SentryEngine::write_file(const std::string& id, const std::string& path, std::string_view data, uint32_t mode) {
+  sandbox_files::write(open_root(id).get(), path, data, mode);
+}
 
-  // ---- snapshots ----
+std::vector<FileEntry> SentryEngine::list_dir(const std::string& id, const std::string& path) {
+  return sandbox_files::list(open_root(id).get(), path);
+}
 
-  void snapshot(const std::string& id, const std::string& snapshot_dir) override {
-    SandboxPaths p = existing(id);
-    if (!ping(p)) throw Conflict("sandbox `" + id + "` is not running");
-    SentryConfig cfg = sentry::load_sentry_config(p);
-    runtime::CheckpointOptions o;
-    o.id = id;
-    o.image_path = snapshot_dir + "/criu";
-    o.leave_running = true;
-    make_dirs(o.image_path, 0700);
-    runtime::container_checkpoint(sentry::runtime_options(cfg), o);
-    // Checksums of the image files, checked before every restore (after the sandbox thawed).
-    write_snapshot_manifest(snapshot_dir);
-    // What a restore needs besides the image: the container's config and the sandbox's spec.
-    json rec = {{"format", 1},
-                {"sandbox_id", id},
-                {"spec", cfg.spec},
-                {"cwd", cfg.cwd},
-                {"config", json::parse(cryo::read_file(p.bundle() + "/config.json"))}};
-    write_file_atomic(snapshot_dir + "/sandbox.json", rec.dump(2) + "\n", 0600);
-  }
+FileEntry SentryEngine::stat(const std::string& id, const std::string& path) {
+  return sandbox_files::stat(open_root(id).get(), path);
+}
 
-  // ---- images ----
+void SentryEngine::remove(const std::string& id, const std::string& path, bool recursive) {
+  sandbox_files::remove(open_root(id).get(), path, recursive);
+}
 
-  ImageInfo import_image(const std::string& path) override {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) throw BadRequest("image `" + path + "`: no such file or directory");
-      throw_errno("image `" + path + "`");
-    }
-    std::lock_guard lock(layers_mu_);
-    fsimage::LayerStore store(layers_root_);
-    auto before = store.list();
-    std::set<std::string> had(before.begin(), before.end());
+void SentryEngine::make_dir(const std::string& id, const std::string& path) {
+  sandbox_files::make_dir(open_root(id).get(), path);
+}
+
+// A dir fd on the sandbox's root as its init sees it (all its mounts included).
+UniqueFd SentryEngine::open_root(const std::string& id) {
+  SandboxPaths p = existing(id);
+  auto g = sentry::runtime_options(sentry::load_sentry_config(p));
+  auto init_pid = [&]() -> pid_t {
     try {
-      fsimage::ImageRecord rec;
-      if (S_ISDIR(st.st_mode)) {
-        rec = fsimage::import_oci_layout(path, store);
-      } else {
-        auto kind = image_archive_kind(path);
-        if (kind == "oci") rec = fsimage::import_oci_layout(path, store);
-        else if (kind == "docker") rec = fsimage::import_docker_archive(path, store);
-        else throw BadRequest("image `" + path + "`: neither an OCI image layout (no `oci-layout`) nor a `docker save` archive (no `manifest.json`)");
-      }
-      if (rec.layers.empty()) throw BadRequest("image `" + path + "` has no layers");
-      ImageInfo info;
-      info.digest = rec.config_digest;
-      info.layers = rec.layers;
-      info.env = rec.env;
-      info.entrypoint = rec.entrypoint;
-      info.cmd = rec.cmd;
-      info.working_dir = rec.working_dir;
-      info.user = rec.user;
-      std::set<std::string> counted;
-      for (auto& d : rec.layers)
-        if (counted.insert(d).second) info.size_bytes += file_size(store.tar_for(d));
-      return info;
-    } catch (const BadRequest&) {
-      drop_new_layers(store, had);
-      throw;
-    } catch (const std::exception& e) {
-      drop_new_layers(store, had);
-      throw BadRequest(e.what());  // a broken image is the caller's input
-    }
-  }
-
-  void remove_layers(const std::vector<std::string>& digests) override {
-    std::lock_guard lock(layers_mu_);
-    fsimage::LayerStore store(layers_root_);
-    for (auto& d : digests)
-      if (store.has(d)) store.remove(d);
-  }
-
-  // ---- portable snapshots ----
-
-  SnapshotDeps snapshot_dependencies(const std::string& snapshot_dir) override {
-    auto meta = runtime::read_checkpoint_meta(snapshot_dir + "/criu");
-    SnapshotDeps deps;
-    if (!meta.overlay) throw Error("snapshot `" + snapshot_dir + "`: its root was not an overlay");
-    std::string default_dir = images_ + "/default", init_dir = images_ + "/cryo-init";
-    // The recorded lowers come from mountinfo: compare canonical paths.
-    std::string default_canon = canon(default_dir), init_canon = canon(init_dir);
-    for (auto& recorded : meta.overlay->lowers) {
-      PortableLower pl;
-      std::string lower = canon(recorded);
-      if (lower == default_canon) {
-        pl.kind = "default";
-        pl.version = read_file_if_exists(default_dir + "/.cryo/version").value_or("");
-      } else if (lower == init_canon) {
-        pl.kind = "init";
-        pl.version = read_file_if_exists(init_dir + "/.cryo/version").value_or("");
-      } else if (auto d = store_layer(lower, canon(layers_root_))) {
-        pl.kind = "layer";
-        pl.digest = *d;
-        deps.layer_tars[*d] = fsimage::LayerStore(layers_root_).tar_for(*d);
-      } else if (auto d2 = store_layer(lower, canon(diff_store_root()))) {
-        pl.kind = "diff";
-        pl.digest = *d2;
-        deps.layer_tars[*d2] = fsimage::LayerStore(diff_store_root()).tar_for(*d2);
-      } else {
-        throw Error("snapshot `" + snapshot_dir + "`: lower dir `" + recorded + "` is not one this engine knows");
-      }
-      deps.lowers.push_back(pl);
-    }
-    return deps;
-  }
-
-  std::vector<std::string> adopt_snapshot(const std::string& snapshot_dir, const std::vector<PortableLower>& lowers,
-                                          const std::map<std::string, std::string>& layer_tars) override {
-    std::string meta_path = snapshot_dir + "/criu/" + runtime::kCheckpointMeta;
-    auto meta = runtime::read_checkpoint_meta(snapshot_dir + "/criu");
-    if (!meta.overlay) throw BadRequest("snapshot archive: the checkpoint's root was not an overlay");
-    if (lowers.size() != meta.overlay->lowers.size())
-      throw BadRequest("snapshot archive: it describes " + std::to_string(lowers.size()) + " lower layers, the checkpoint has " +
-                       std::to_string(meta.overlay->lowers.size()));
-    std::lock_guard lock(layers_mu_);
-    fsimage::LayerStore store(layers_root_), diffs(diff_store_root());
-    auto before = store.list();
-    std::set<std::string> had(before.begin(), before.end());
-    auto tar = [&](const std::string& digest) -> const std::string& {
-      auto it = layer_tars.find(digest);
-      if (it == layer_tars.end()) throw BadRequest("snapshot archive: layer " + digest + " is not in the archive");
-      return it->second;
-    };
-    try {
-      std::vector<std::string> dirs;
-      for (auto& l : lowers) {
-        if (l.kind == "default") {
-          if (l.version != default_image_version())
-            throw BadRequest("snapshot archive: taken on version `" + l.version + "` of the default image; this cryod has `" +
-                             default_image_version() + "`");
-          dirs.push_back(ensure_default_image(images_, opts_.init_binary));
-        } else if (l.kind == "init") {
-          if (l.version != init_layer_version())
-            throw BadRequest("snapshot archive: taken with version `" + l.version + "` of the init layer; this cryod has `" +
-                             init_layer_version() + "`");
-          dirs.push_back(ensure_init_layer(images_, opts_.init_binary));
-        } else if (l.kind == "layer") {
-          fsimage::validate_digest(l.digest);
-          if (!store.has(l.digest)) store.put_tar(tar(l.digest), l.digest);
-          dirs.push_back(store.dir_for(l.digest));
-        } else if (l.kind == "diff") {
-          fsimage::validate_digest(l.digest);
-          if (!diffs.has(l.digest)) diffs.put_tar(tar(l.digest), l.digest);
-          dirs.push_back(diffs.dir_for(l.digest));
-        } else {
-          throw BadRequest("snapshot archive: unknown lower layer kind `" + l.kind + "`");
-        }
-      }
-      // Only the lowers change (the rest of the metadata stays as the checkpoint wrote it);
-      // upper/work named the original sandbox's dirs, which do not exist here: restore uses fresh ones.
-      json j = json::parse(cryo::read_file(meta_path));
-      j["overlay"]["lowers"] = dirs;
-      j["overlay"]["upper"] = "";
-      j["overlay"]["work"] = "";
-      write_file_atomic(meta_path, j.dump(2) + "\n", 0600);
-      runtime::read_checkpoint_meta(snapshot_dir + "/criu");  // still valid
-    } catch (const cryo::Error& e) {
-      drop_new_layers(store, had);
-      if (dynamic_cast<const BadRequest*>(&e)) throw;
-      throw BadRequest(std::string("snapshot archive: ") + e.what());
-    }
-    std::vector<std::string> added;
-    for (auto& d : store.list())
-      if (!had.count(d)) added.push_back(d);
-    return added;
-  }
-
-  std::vector<std::string> prune_layers(const LayerUsers& users) override {
-    std::lock_guard lock(layers_mu_);
-    fsimage::LayerStore images(layers_root_), diffs(diff_store_root());
-    std::string images_root = canon(layers_root_), diffs_root = canon(diff_store_root());
-    std::set<std::string> live_images = users.image_layers, live_diffs;
-    auto mark = [&](const std::string& lower_dir) {
-      std::string dir = canon(lower_dir);
-      if (auto d = store_layer(dir, images_root)) live_images.insert(*d);
-      if (auto d = store_layer(dir, diffs_root)) live_diffs.insert(*d);
-    };
-    // Mark: everything is read before anything is removed, so an unreadable snapshot (whose
-    // layers are unknown) stops the prune with nothing lost.
-    for (auto& dir : users.snapshot_dirs) {
-      auto meta = runtime::read_checkpoint_meta(dir + "/criu");
-      // Its own diff: kept extracted for the next restore from it, as long as it exists.
-      if (!meta.diff_digest.empty()) live_diffs.insert(meta.diff_digest);
-      if (meta.overlay)
-        for (auto& lower : meta.overlay->lowers) mark(lower);
-    }
-    for (auto& lower : mounted_lowers()) mark(lower);
-    // Sweep.
-    auto removed = images.prune(live_images);
-    for (auto& d : diffs.prune(live_diffs)) removed.push_back(d);
-    return removed;
-  }
-
- private:
-  // `path` resolved (symlinks, `..`); as given when it no longer exists.
-  static std::string canon(const std::string& path) {
-    try {
-      return real_path(path);
-    } catch (const std::exception&) {
-      return path;
-    }
-  }
-
-  // The lower dirs of every sandbox root mounted now, as mountinfo shows them. Overlayfs reads
-  // its lowers in place, so none of them may leave the store while mounted.
-  std::vector<std::string> mounted_lowers() const {
-    std::string mountinfo = cryo::read_file("/proc/self/mountinfo");
-    std::vector<std::string> lowers;
-    DIR* d = ::opendir(sandboxes_.c_str());
-    while (dirent* e = d ? ::readdir(d) : nullptr) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      auto overlay = runtime::find_overlay(mountinfo, canon(SandboxPaths{sandboxes_ + "/" + name}.rootfs()));
-      if (overlay) lowers.insert(lowers.end(), overlay->lowers.begin(), overlay->lowers.end());
-    }
-    if (d) ::closedir(d);
-    return lowers;
-  }
-
-  // The store cryo's restore keeps snapshot diff layers in (see runtime::layer_store_root).
-  std::string diff_store_root() const {
-    runtime::GlobalOptions g;
-    g.root = run_;
-    return runtime::layer_store_root(g);
-  }
-
-  // The digest of `dir` when it is <store_root>/layers/sha256/<hex>.
-  static std::optional<std::string> store_layer(const std::string& dir, const std::string& store_root) {
-    std::string prefix = store_root + "/layers/sha256/";
-    if (dir.rfind(prefix, 0) != 0) return std::nullopt;
-    std::string digest = "sha256:" + dir.substr(prefix.size());
-    try {
-      fsimage::validate_digest(digest);
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-    return digest;
-  }
-
-  static void drop_new_layers(fsimage::LayerStore& store, const std::set<std::string>& had) {
-    try {
-      for (auto& d : store.list())
-        if (!had.count(d)) store.remove(d);
-    } catch (const std::exception&) {
-    }
-  }
-
-  static int64_t file_size(const std::string& path) {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
-  }
-
-  void create_fresh(const std::string& id, const SandboxSpec& spec, const SandboxPaths& p) {
-    validate_spec(spec);
-    fsimage::OverlayConfig overlay;
-    std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
-    if (spec.image_info) {
-      // An imported image: its layers (top-most first) under the layer holding the sandbox init.
-      const ImageInfo& img = *spec.image_info;
-      if (img.layers.empty()) throw BadRequest("image `" + spec.image + "` has no layers");
-      fsimage::LayerStore store(layers_root_);
-      overlay.lowers.push_back(ensure_init_layer(images_, opts_.init_binary));
-      for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it) {
-        if (!store.has(*it)) throw Error("image `" + spec.image + "`: layer " + *it + " is missing from the layer store");
-        overlay.lowers.push_back(store.dir_for(*it));
-      }
-      if (cwd == "/" && !img.working_dir.empty() && img.working_dir[0] == '/') cwd = img.working_dir;
-    } else {
-      if (spec.image != "default" && !spec.image.empty())
-        throw BadRequest("image `" + spec.image + "` is not known (only `default` is available)");
-      overlay.lowers = {ensure_default_image(images_, opts_.init_binary)};
-    }
-    make_dirs(p.rootfs(), 0755);
-    if (!spec.supervise.empty()) {
-      try {
-        sentry::supervision_rules_from_json(sentry::to_json(spec.supervise));
-      } catch (const Error& e) {
-        throw BadRequest(e.what());
-      }
-    }
-    json config = make_sandbox_config(id, spec, p.supervisor_socket());
-    write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
-    // Writes to the root go to a tmpfs of the sandbox's disk size, charged to its memory cgroup,
-    // not to the host disk.
-    fsimage::WritableLayer layer(p.layer(), static_cast<uint64_t>(writable_layer_bytes(spec.limits)));
-    overlay.upper = layer.upper();
-    overlay.work = layer.work();
-    // The mounts belong to the sandbox, not to this engine: the sentry (or kill) unmounts them.
-    fsimage::OverlayMount(overlay, p.rootfs()).release();
-    layer.release();
-    SentryConfig cfg;
-    cfg.id = id;
-    cfg.runtime_root = run_;
-    cfg.cwd = cwd;
-    cfg.spec = spec_json(spec);
-    if (!spec.supervise.empty()) cfg.supervise = sentry::to_json(spec.supervise);
-    write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
-    sentry::spawn_sentry(opts_.sentry_binary, p.dir, kCreateTimeout);
-  }
-
-  void create_restored(const std::string& id, const SandboxSpec& spec, const SandboxPaths& p) {
-    auto text = read_file_if_exists(spec.snapshot_dir + "/sandbox.json");
-    if (!text) throw NotFound("snapshot `" + spec.snapshot_dir + "` has no sandbox.json");
-    json rec = json::parse(*text);
-    std::string image = spec.snapshot_dir + "/criu";
-    if (!path_exists(image + "/cryo-checkpoint.json"))
-      throw Error("snapshot `" + spec.snapshot_dir + "`: the checkpoint image is incomplete");
-    verify_snapshot_manifest(spec.snapshot_dir);
-    // An empty rootfs: cryo's restore mounts the image's layers, the snapshot's diff and a fresh
-    // upper on it.
-    make_dirs(p.rootfs(), 0755);
-    json config = rec.at("config");
-    set_restored_layer_size(config, spec.limits);
-    // Commands in the clone send their listeners to the clone's own sentry.
-    set_supervisor_socket(config, p.supervisor_socket());
-    write_file_atomic(p.bundle() + "/config.json", config.dump(2) + "\n", 0600);
-    SentryConfig cfg;
-    cfg.id = id;
-    cfg.runtime_root = run_;
-    cfg.mode = "restore";
-    cfg.restore_image = image;
-    cfg.cwd = rec.value("cwd", "/");
-    cfg.spec = rec.value("spec", json::object());
-    cfg.spec["restored_from"] = spec.snapshot_dir;
-    if (cfg.spec.contains("supervise") && !cfg.spec["supervise"].empty()) cfg.supervise = cfg.spec["supervise"];
-    write_file_atomic(p.config(), sentry::to_json(cfg).dump(2) + "\n", 0600);
-    sentry::spawn_sentry(opts_.sentry_binary, p.dir, kRestoreTimeout);
-  }
-
-  // The restore's writable layer: the snapshot's size (its config carries it) unless the caller
-  // asks for another; snapshots from before disk limits get the default rather than the host disk.
-  static void set_restored_layer_size(json& config, const Limits& limits) {
-    json& annotations = config["annotations"];
-    if (!annotations.is_object()) annotations = json::object();
-    if (limits.disk_bytes > 0 || !annotations.contains(runtime::kUpperSizeAnnotation))
-      annotations[runtime::kUpperSizeAnnotation] = std::to_string(writable_layer_bytes(limits));
-  }
-
-  // A sandbox whose sentry does not answer when an engine starts is dead: its creator (a cryod
-  // killed mid-create) or its sentry died. Tear down what it left (container, cgroups, mounts) and
-  // remove its directory, as kill() does for an unreachable sentry; otherwise nobody ever would.
-  void reap_dead_sandboxes() {
-    DIR* d = ::opendir(sandboxes_.c_str());
-    if (!d) return;
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d))
-      if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
-    ::closedir(d);
-    for (auto& name : names) {
-      SandboxPaths p{sandboxes_ + "/" + name};
-      if (ping(p)) continue;
-      if (pid_t pid = sentry_process_of_young(p.dir); pid > 0) {
-        // A sentry still bringing its sandbox up (its cryod died meanwhile): let it finish and
-        // adopt the sandbox, or stop it when it does not come up.
-        auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (!ping(p) && !wait_for_exit(pid, 100ms) && std::chrono::steady_clock::now() < deadline) {
-        }
-        if (ping(p)) continue;
-        ::kill(pid, SIGKILL);
-        wait_for_exit(pid, 5s);
-      }
-      try {
-        if (path_exists(p.config())) sentry::tear_down(sentry::load_sentry_config(p), p);
-        discard(name, p);
-      } catch (const std::exception& e) {
-        ::fprintf(stderr, "cryo engine: cleaning up dead sandbox %s: %s\n", name.c_str(), e.what());
-      }
-    }
-  }
-
-  // Like sentry_process_of, but for a sandbox made in the last seconds also waits briefly: its
-  // sentry may still be between the fork of its starter and its exec when cryod died.
-  static pid_t sentry_process_of_young(const std::string& dir) {
-    struct stat st;
-    bool young = ::stat(dir.c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime < 30;
-    auto deadline = std::chrono::steady_clock::now() + (young ? 2s : 0s);
-    for (;;) {
-      if (pid_t pid = sentry_process_of(dir); pid > 0) return pid;
-      if (std::chrono::steady_clock::now() >= deadline) return 0;
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-
-  // The pid of a live `cryo-sentry --sandbox-dir DIR`, or 0.
-  static pid_t sentry_process_of(const std::string& dir) {
-    const std::string needle = std::string("--sandbox-dir") + '\0' + dir + '\0';
-    pid_t found = 0;
-    DIR* d = ::opendir("/proc");
-    while (dirent* e = d ? ::readdir(d) : nullptr) {
-      char* end;
-      long pid = std::strtol(e->d_name, &end, 10);
-      if (*end || pid <= 0) continue;
-      auto cmd = read_file_if_exists("/proc/" + std::string(e->d_name) + "/cmdline");
-      if (cmd && cmd->find(needle) != std::string::npos) found = static_cast<pid_t>(pid);
-    }
-    if (d) ::closedir(d);
-    return found;
-  }
-
-  // Removes what is left of a sandbox directory (its rootfs, then its writable layer, unmounted
-  // first: remove_tree would otherwise empty a mounted layer and then fail on the mountpoint).
-  void discard(const std::string& id, const SandboxPaths& p) {
-    try {
-      sentry::unmount_all(p.rootfs());
-      sentry::unmount_all(p.layer());
-    } catch (const std::exception& e) {
-      throw Error("clean up sandbox `" + id + "`: " + e.what());
-    }
-    remove_tree(p.dir);
-  }
-
-  static void pump(Background& bg, const OutputSink& sink) {
-    int code = kKilledExitCode;
-    try {
-      while (auto msg = bg.conn->next()) {
-        if (bg.abandoned) break;
-        if (msg->contains("stream")) {
-          std::string data = sentry::base64_decode((*msg)["data"].get<std::string>());
-          auto& cb = (*msg)["stream"] == "stderr" ? sink.on_stderr : sink.on_stdout;
-          if (cb) cb(data);
-        } else if (msg->contains("exit_code")) {
-          code = (*msg)["exit_code"].get<int>();
-          break;
-        }
-      }
-    } catch (const std::exception&) {
-      // A broken stream ends the command like a killed sentry does.
-    }
-    if (!bg.abandoned && sink.on_exit) sink.on_exit(code);
-    bg.done = true;
-  }
-
-  void join_background(const std::string& id) {
-    std::vector<std::shared_ptr<Background>> mine;
-    {
-      std::lock_guard lock(mu_);
-      std::erase_if(bg_, [&](auto& b) {
-        if (b->sandbox != id) return false;
-        mine.push_back(b);
-        return true;
-      });
-    }
-    for (auto& b : mine)
-      if (b->thread.joinable()) b->thread.join();  // the sentry is gone: their streams ended
-  }
-
-  SandboxPaths existing(const std::string& id) const {
-    validate_id(id);
-    SandboxPaths p{sandboxes_ + "/" + id};
-    if (!path_exists(p.config())) throw NotFound("sandbox `" + id + "` not found");
-    return p;
-  }
-
-  bool ping(const SandboxPaths& p) const {
-    if (!path_exists(p.socket())) return false;
-    try {
-      return sentry::sentry_call(p.socket(), {{"op", "ping"}}, kPingTimeout).value("ok", false);
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-
-  json call(const std::string& id, const json& req) {
-    SandboxPaths p = existing(id);
-    try {
-      return sentry::sentry_call(p.socket(), req);
-    } catch (const sentry::SentryError&) {
-      rethrow_sentry(id);
-    } catch (const sentry::SentryUnreachable&) {
-      rethrow_sentry(id);
-    }
-  }
-
-  // A dir fd on the sandbox's root as its init sees it (all its mounts included).
-  UniqueFd open_root(const std::string& id) {
-    SandboxPaths p = existing(id);
-    auto g = sentry::runtime_options(sentry::load_sentry_config(p));
-    auto init_pid = [&]() -> pid_t {
-      try {
-        auto info = runtime::container_state(g, id);
-        if (info.state.status == oci::Status::Stopped || info.state.pid <= 0)
-          throw Conflict("sandbox `" + id + "` is not running");
-        return info.state.pid;
-      } catch (const runtime::NotFound&) {
+      auto info = runtime::container_state(g, id);
+      if (info.state.status == oci::Status::Stopped || info.state.pid <= 0)
         throw Conflict("sandbox `" + id + "` is not running");
-      }
-    };
-    pid_t pid = init_pid();
-    UniqueFd root(::open(("/proc/" + std::to_string(pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) throw Conflict("sandbox `" + id + "` is not running (" + errno_name(errno) + ")");
-    // The pid could have died and been reused between the two steps: check it is still the init.
-    if (init_pid() != pid) throw Conflict("sandbox `" + id + "` is not running");
-    return root;
-  }
-
-  void check_cwd(const std::string& id, const std::string& cwd) {
-    if (cwd.empty()) return;
-    if (cwd[0] != '/') throw BadRequest("field `cwd`: `" + cwd + "` must be absolute");
-    try {
-      sentry::open_in_root(open_root(id).get(), cwd, O_PATH | O_DIRECTORY);
-    } catch (const SysError& e) {
-      if (e.code() == ENOENT) throw BadRequest("field `cwd`: `" + cwd + "` does not exist in the sandbox");
-      if (e.code() == ENOTDIR) throw BadRequest("field `cwd`: `" + cwd + "` is not a directory in the sandbox");
-      throw BadRequest(std::string("field `cwd`: ") + e.what());
+      return info.state.pid;
+    } catch (const runtime::NotFound&) {
+      throw Conflict("sandbox `" + id + "` is not running");
     }
+  };
+  pid_t pid = init_pid();
+  UniqueFd root(::open(("/proc/" + std::to_string(pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw Conflict("sandbox `" + id + "` is not running (" + errno_name(errno) + ")");
+  // The pid could have died and been reused between the two steps: check it is still the init.
+  if (init_pid() != pid) throw Conflict("sandbox `" + id + "` is not running");
+  return root;
+}
+
+// ---- snapshots, images and the layer stores ----
+
+void SentryEngine::snapshot(const std::string& id, const std::string& snapshot_dir) {
+  SandboxPaths p = existing(id);
+  if (!ping(p)) throw Conflict("sandbox `" + id + "` is not running");
+  SentryConfig cfg = sentry::load_sentry_config(p);
+  runtime::CheckpointOptions o;
+  o.id = id;
+  o.image_path = snapshot_dir + "/criu";
+  o.leave_running = true;
+  make_dirs(o.image_path, 0700);
+  runtime::container_checkpoint(sentry::runtime_options(cfg), o);
+  // Checksums of the image files, checked before every restore (after the sandbox thawed).
+  write_snapshot_manifest(snapshot_dir);
+  // What a restore needs besides the image: the container's config and the sandbox's spec.
+  json rec = {{"format", 1},
+              {"sandbox_id", id},
+              {"spec", cfg.spec},
+              {"cwd", cfg.cwd},
+              {"config", json::parse(cryo::read_file(p.bundle() + "/config.json"))}};
+  write_file_atomic(snapshot_dir + "/sandbox.json", rec.dump(2) + "\n", 0600);
+}
+
+ImageInfo SentryEngine::import_image(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) throw BadRequest("image `" + path + "`: no such file or directory");
+    throw_errno("image `" + path + "`");
   }
+  std::lock_guard lock(layers_mu_);
+  fsimage::LayerStore store(layers_root_);
+  auto before = store.list();
+  std::set<std::string> had(before.begin(), before.end());
+  try {
+    fsimage::ImageRecord rec;
+    if (S_ISDIR(st.st_mode)) {
+      rec = fsimage::import_oci_layout(path, store);
+    } else {
+      auto kind = image_archive_kind(path);
+      if (kind == "oci") rec = fsimage::import_oci_layout(path, store);
+      else if (kind == "docker") rec = fsimage::import_docker_archive(path, store);
+      else throw BadRequest("image `" + path + "`: neither an OCI image layout (no `oci-layout`) nor a `docker save` archive (no `manifest.json`)");
+    }
+    if (rec.layers.empty()) throw BadRequest("image `" + path + "` has no layers");
+    ImageInfo info;
+    info.digest = rec.config_digest;
+    info.layers = rec.layers;
+    info.env = rec.env;
+    info.entrypoint = rec.entrypoint;
+    info.cmd = rec.cmd;
+    info.working_dir = rec.working_dir;
+    info.user = rec.user;
+    std::set<std::string> counted;
+    for (auto& d : rec.layers)
+      if (counted.insert(d).second) info.size_bytes += file_size(store.tar_for(d));
+    return info;
+  } catch (const BadRequest&) {
+    drop_new_layers(store, had);
+    throw;
+  } catch (const std::exception& e) {
+    drop_new_layers(store, had);
+    throw BadRequest(e.what());  // a broken image is the caller's input
+  }
+}
 
-  std::string sandboxes_, images_, run_, layers_root_;
-  SentryEngineOptions opts_;
-  std::mutex layers_mu_;  // image imports, layer removal and snapshot adoption
-  std::mutex mu_;
-  std::mutex kill_mu_;  // serializes kill()
-  std::vector<std::shared_ptr<Background>> bg_;
-};
+void SentryEngine::remove_layers(const std::vector<std::string>& digests) {
+  std::lock_guard lock(layers_mu_);
+  fsimage::LayerStore store(layers_root_);
+  for (auto& d : digests)
+    if (store.has(d)) store.remove(d);
+}
 
-}  // namespace
+SnapshotDeps SentryEngine::snapshot_dependencies(const std::string& snapshot_dir) {
+  auto meta = runtime::read_checkpoint_meta(snapshot_dir + "/criu");
+  SnapshotDeps deps;
+  if (!meta.overlay) throw Error("snapshot `" + snapshot_dir + "`: its root was not an overlay");
+  std::string default_dir = images_ + "/default", init_dir = images_ + "/cryo-init";
+  // The recorded lowers come from mountinfo: compare canonical paths.
+  std::string default_canon = canon(default_dir), init_canon = canon(init_dir);
+  for (auto& recorded : meta.overlay->lowers) {
+    PortableLower pl;
+    std::string lower = canon(recorded);
+    if (lower == default_canon) {
+      pl.kind = "default";
+      pl.version = read_file_if_exists(default_dir + "/.cryo/version").value_or("");
+    } else if (lower == init_canon) {
+      pl.kind = "init";
+      pl.version = read_file_if_exists(init_dir + "/.cryo/version").value_or("");
+    } else if (auto d = store_layer(lower, canon(layers_root_))) {
+      pl.kind = "layer";
+      pl.digest = *d;
+      deps.layer_tars[*d] = fsimage::LayerStore(layers_root_).tar_for(*d);
+    } else if (auto d2 = store_layer(lower, canon(diff_store_root()))) {
+      pl.kind = "diff";
+      pl.digest = *d2;
+      deps.layer_tars[*d2] = fsimage::LayerStore(diff_store_root()).tar_for(*d2);
+    } else {
+      throw Error("snapshot `" + snapshot_dir + "`: lower dir `" + recorded + "` is not one this engine knows");
+    }
+    deps.lowers.push_back(pl);
+  }
+  return deps;
+}
+
+std::vector<std::string> SentryEngine::adopt_snapshot(const std::string& snapshot_dir,
+                                                      const std::vector<PortableLower>& lowers,
+                                                      const std::map<std::string, std::string>& layer_tars) {
+  std::string meta_path = snapshot_dir + "/criu/" + runtime::kCheckpointMeta;
+  auto meta = runtime::read_checkpoint_meta(snapshot_dir + "/criu");
+  if (!meta.overlay) throw BadRequest("snapshot archive: the checkpoint's root was not an overlay");
+  if (lowers.size() != meta.overlay->lowers.size())
+    throw BadRequest("snapshot archive: it describes " + std::to_string(lowers.size()) + " lower layers, the checkpoint has " +
+                     std::to_string(meta.overlay->lowers.size()));
+  std::lock_guard lock(layers_mu_);
+  fsimage::LayerStore store(layers_root_), diffs(diff_store_root());
+  auto before = store.list();
+  std::set<std::string> had(before.begin(), before.end());
+  auto tar = [&](const std::string& digest) -> const std::string& {
+    auto it = layer_tars.find(digest);
+    if (it == layer_tars.end()) throw BadRequest("snapshot archive: layer " + digest + " is not in the archive");
+    return it->second;
+  };
+  try {
+    std::vector<std::string> dirs;
+    for (auto& l : lowers) {
+      if (l.kind == "default") {
+        if (l.version != default_image_version())
+          throw BadRequest("snapshot archive: taken on version `" + l.version + "` of the default image; this cryod has `" +
+                           default_image_version() + "`");
+        dirs.push_back(ensure_default_image(images_, opts_.init_binary));
+      } else if (l.kind == "init") {
+        if (l.version != init_layer_version())
+          throw BadRequest("snapshot archive: taken with version `" + l.version + "` of the init layer; this cryod has `" +
+                           init_layer_version() + "`");
+        dirs.push_back(ensure_init_layer(images_, opts_.init_binary));
+      } else if (l.kind == "layer") {
+        fsimage::validate_digest(l.digest);
+        if (!store.has(l.digest)) store.put_tar(tar(l.digest), l.digest);
+        dirs.push_back(store.dir_for(l.digest));
+      } else if (l.kind == "diff") {
+        fsimage::validate_digest(l.digest);
+        if (!diffs.has(l.digest)) diffs.put_tar(tar(l.digest), l.digest);
+        dirs.push_back(diffs.dir_for(l.digest));
+      } else {
+        throw BadRequest("snapshot archive: unknown lower layer kind `" + l.kind + "`");
+      }
+    }
+    // Only the lowers change (the rest of the metadata stays as the checkpoint wrote it);
+    // upper/work named the original sandbox's dirs, which do not exist here: restore uses fresh ones.
+    json j = json::parse(cryo::read_file(meta_path));
+    j["overlay"]["lowers"] = dirs;
+    j["overlay"]["upper"] = "";
+    j["overlay"]["work"] = "";
+    write_file_atomic(meta_path, j.dump(2) + "\n", 0600);
+    runtime::read_checkpoint_meta(snapshot_dir + "/criu");  // still valid
+  } catch (const cryo::Error& e) {
+    drop_new_layers(store, had);
+    if (dynamic_cast<const BadRequest*>(&e)) throw;
+    throw BadRequest(std::string("snapshot archive: ") + e.what());
+  }
+  std::vector<std::string> added;
+  for (auto& d : store.list())
+    if (!had.count(d)) added.push_back(d);
+  return added;
+}
+
+std::vector<std::string> SentryEngine::prune_layers(const LayerUsers& users) {
+  std::lock_guard lock(layers_mu_);
+  fsimage::LayerStore images(layers_root_), diffs(diff_store_root());
+  std::string images_root = canon(layers_root_), diffs_root = canon(diff_store_root());
+  std::set<std::string> live_images = users.image_layers, live_diffs;
+  auto mark = [&](const std::string& lower_dir) {
+    std::string dir = canon(lower_dir);
+    if (auto d = store_layer(dir, images_root)) live_images.insert(*d);
+    if (auto d = store_layer(dir, diffs_root)) live_diffs.insert(*d);
+  };
+  // Mark: everything is read before anything is removed, so an unreadable snapshot (whose
+  // layers are unknown) stops the prune with nothing lost.
+  for (auto& dir : users.snapshot_dirs) {
+    auto meta = runtime::read_checkpoint_meta(dir + "/criu");
+    // Its own diff: kept extracted for the next restore from it, as long as it exists.
+    if (!meta.diff_digest.empty()) live_diffs.insert(meta.diff_digest);
+    if (meta.overlay)
+      for (auto& lower : meta.overlay->lowers) mark(lower);
+  }
+  for (auto& lower : mounted_lowers()) mark(lower);
+  // Sweep.
+  auto removed = images.prune(live_images);
+  for (auto& d : diffs.prune(live_diffs)) removed.push_back(d);
+  return removed;
+}
+
+// The lower dirs of every sandbox root mounted now, as mountinfo shows them. Overlayfs reads
+// its lowers in place, so none of them may leave the store while mounted.
+std::vector<std::string> SentryEngine::mounted_lowers() const {
+  std::string mountinfo = cryo::read_file("/proc/self/mountinfo");
+  std::vector<std::string> lowers;
+  DIR* d = ::opendir(sandboxes_.c_str());
+  while (dirent* e = d ? ::readdir(d) : nullptr) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    auto overlay = runtime::find_overlay(mountinfo, canon(SandboxPaths{sandboxes_ + "/" + name}.rootfs()));
+    if (overlay) lowers.insert(lowers.end(), overlay->lowers.begin(), overlay->lowers.end());
+  }
+  if (d) ::closedir(d);
+  return lowers;
+}
+
+// The store cryo's restore keeps snapshot diff layers in (see runtime::layer_store_root).
+std::string SentryEngine::diff_store_root() const {
+  runtime::GlobalOptions g;
+  g.root = run_;
+  return runtime::layer_store_root(g);
+}
 
 std::unique_ptr<SandboxEngine> make_sentry_engine(const std::string& state_dir, SentryEngineOptions options) {
   return std::make_unique<SentryEngine>(state_dir, std::move(options));
