@@ -57,7 +57,7 @@ class SentryEngine : public SandboxEngine {
   void remove(const std::string& id, const std::string& path, bool recursive) override;
   void make_dir(const std::string& id, const std::string& path) override;
 
-  // Snapshots, images and the layer stores (sentry_engine_layers.cc).
+  // Snapshots, images and the layer stores (sentry_engine_snapshots.cc).
   void snapshot(const std::string& id, const std::string& snapshot_dir) override;
   ImageInfo import_image(const std::string& path) override;
   void remove_layers(const std::vector<std::string>& digests) override;
@@ -83,7 +83,7 @@ class SentryEngine : public SandboxEngine {
   // sentry_engine_files.cc
   UniqueFd open_root(const std::string& id);
 
-  // sentry_engine_layers.cc
+  // sentry_engine_snapshots.cc
   std::vector<std::string> mounted_lowers() const;
   std::string diff_store_root() const;
 
