@@ -19,6 +19,10 @@
 #include "service/engine.h"
 #include "service/sentry_engine.h"
 
+namespace cryo::fsimage {
+class LayerStore;
+}
+
 namespace cryo::service {
 
 // A background command: its stream from the sentry, read by a thread of its own.
@@ -84,6 +88,8 @@ class SentryEngine : public SandboxEngine {
   UniqueFd open_root(const std::string& id);
 
   // sentry_engine_snapshots.cc
+  std::string adopted_lower_dir(const PortableLower& l, const std::map<std::string, std::string>& layer_tars,
+                                fsimage::LayerStore& store, fsimage::LayerStore& diffs);
   std::vector<std::string> mounted_lowers() const;
   std::string diff_store_root() const;
 

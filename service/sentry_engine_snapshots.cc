@@ -61,6 +61,17 @@ int64_t file_size(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
 }
 
+// Points a checkpoint's metadata at this engine's lower dirs. Only the lowers change (the rest
+// of the metadata stays as the checkpoint wrote it); upper/work named the original sandbox's dirs,
+// which do not exist here: restore uses fresh ones.
+void rewrite_checkpoint_lowers(const std::string& meta_path, const std::vector<std::string>& dirs) {
+  json j = json::parse(cryo::read_file(meta_path));
+  j["overlay"]["lowers"] = dirs;
+  j["overlay"]["upper"] = "";
+  j["overlay"]["work"] = "";
+  write_file_atomic(meta_path, j.dump(2) + "\n", 0600);
+}
+
 }  // namespace
 
 void SentryEngine::snapshot(const std::string& id, const std::string& snapshot_dir) {
@@ -178,43 +189,10 @@ std::vector<std::string> SentryEngine::adopt_snapshot(const std::string& snapsho
   fsimage::LayerStore store(layers_root_), diffs(diff_store_root());
   auto before = store.list();
   std::set<std::string> had(before.begin(), before.end());
-  auto tar = [&](const std::string& digest) -> const std::string& {
-    auto it = layer_tars.find(digest);
-    if (it == layer_tars.end()) throw BadRequest("snapshot archive: layer " + digest + " is not in the archive");
-    return it->second;
-  };
   try {
     std::vector<std::string> dirs;
-    for (auto& l : lowers) {
-      if (l.kind == "default") {
-        if (l.version != default_image_version())
-          throw BadRequest("snapshot archive: taken on version `" + l.version + "` of the default image; this cryod has `" +
-                           default_image_version() + "`");
-        dirs.push_back(ensure_default_image(images_, opts_.init_binary));
-      } else if (l.kind == "init") {
-        if (l.version != init_layer_version())
-          throw BadRequest("snapshot archive: taken with version `" + l.version + "` of the init layer; this cryod has `" +
-                           init_layer_version() + "`");
-        dirs.push_back(ensure_init_layer(images_, opts_.init_binary));
-      } else if (l.kind == "layer") {
-        fsimage::validate_digest(l.digest);
-        if (!store.has(l.digest)) store.put_tar(tar(l.digest), l.digest);
-        dirs.push_back(store.dir_for(l.digest));
-      } else if (l.kind == "diff") {
-        fsimage::validate_digest(l.digest);
-        if (!diffs.has(l.digest)) diffs.put_tar(tar(l.digest), l.digest);
-        dirs.push_back(diffs.dir_for(l.digest));
-      } else {
-        throw BadRequest("snapshot archive: unknown lower layer kind `" + l.kind + "`");
-      }
-    }
-    // Only the lowers change (the rest of the metadata stays as the checkpoint wrote it);
-    // upper/work named the original sandbox's dirs, which do not exist here: restore uses fresh ones.
-    json j = json::parse(cryo::read_file(meta_path));
-    j["overlay"]["lowers"] = dirs;
-    j["overlay"]["upper"] = "";
-    j["overlay"]["work"] = "";
-    write_file_atomic(meta_path, j.dump(2) + "\n", 0600);
+    for (auto& l : lowers) dirs.push_back(adopted_lower_dir(l, layer_tars, store, diffs));
+    rewrite_checkpoint_lowers(meta_path, dirs);
     runtime::read_checkpoint_meta(snapshot_dir + "/criu");  // still valid
   } catch (const cryo::Error& e) {
     drop_new_layers(store, had);
@@ -225,6 +203,40 @@ std::vector<std::string> SentryEngine::adopt_snapshot(const std::string& snapsho
   for (auto& d : store.list())
     if (!had.count(d)) added.push_back(d);
   return added;
+}
+
+// Where one lower of a portable snapshot is on this engine; a layer it carries that the stores
+// lack is stored first.
+std::string SentryEngine::adopted_lower_dir(const PortableLower& l, const std::map<std::string, std::string>& layer_tars,
+                                            fsimage::LayerStore& store, fsimage::LayerStore& diffs) {
+  auto tar = [&](const std::string& digest) -> const std::string& {
+    auto it = layer_tars.find(digest);
+    if (it == layer_tars.end()) throw BadRequest("snapshot archive: layer " + digest + " is not in the archive");
+    return it->second;
+  };
+  if (l.kind == "default") {
+    if (l.version != default_image_version())
+      throw BadRequest("snapshot archive: taken on version `" + l.version + "` of the default image; this cryod has `" +
+                       default_image_version() + "`");
+    return ensure_default_image(images_, opts_.init_binary);
+  }
+  if (l.kind == "init") {
+    if (l.version != init_layer_version())
+      throw BadRequest("snapshot archive: taken with version `" + l.version + "` of the init layer; this cryod has `" +
+                       init_layer_version() + "`");
+    return ensure_init_layer(images_, opts_.init_binary);
+  }
+  if (l.kind == "layer") {
+    fsimage::validate_digest(l.digest);
+    if (!store.has(l.digest)) store.put_tar(tar(l.digest), l.digest);
+    return store.dir_for(l.digest);
+  }
+  if (l.kind == "diff") {
+    fsimage::validate_digest(l.digest);
+    if (!diffs.has(l.digest)) diffs.put_tar(tar(l.digest), l.digest);
+    return diffs.dir_for(l.digest);
+  }
+  throw BadRequest("snapshot archive: unknown lower layer kind `" + l.kind + "`");
 }
 
 std::vector<std::string> SentryEngine::prune_layers(const LayerUsers& users) {
