@@ -128,8 +128,6 @@ pid_t sentry_process_of_young(const std::string& dir) {
 
 }  // namespace
 
-// ---- the engine and its sandboxes' lifecycle ----
-
 SentryEngine::SentryEngine(std::string state_dir, SentryEngineOptions opts)
     : sandboxes_(state_dir + "/sandboxes"),
       images_(state_dir + "/images"),
