@@ -60,6 +60,27 @@ void validate_namespaces(const Spec& spec, const std::string& source) {
   if (!spec.domainname.empty() && !uts) fail(source, "domainname", "set, but there is no uts namespace");
 }
 
+// Without a mount namespace of its own the container shares the host's mount table: whatever was
+// mounted for it would be mounted on the host, and stay there. runc makes such mounts anyway (and
+// leaves them behind); cryo refuses every field that needs one.
+void validate_shared_mount_table(const Spec& spec, const std::string& source) {
+  if (spec.linux.find_namespace("mount")) return;
+  const std::string needs = "needs a mount namespace, and linux.namespaces has no \"mount\": ";
+  const std::string on_host = " in the host's mount table";
+  for (size_t i = 0; i < spec.mounts.size(); ++i)
+    fail(source, idx("mounts", i), needs + "`" + spec.mounts[i].destination + "` would be mounted" + on_host);
+  const Linux& l = spec.linux;
+  if (!l.masked_paths.empty()) fail(source, "linux.maskedPaths", needs + "each mask would be a mount" + on_host);
+  if (!l.readonly_paths.empty())
+    fail(source, "linux.readonlyPaths", needs + "each would be a read-only bind mount" + on_host);
+  for (size_t i = 0; i < l.devices.size(); ++i)
+    fail(source, idx("linux.devices", i),
+         needs + "no /dev of the container's own: `" + l.devices[i].path + "` would stay in root.path on the host");
+  if (spec.root_readonly) fail(source, "root.readonly", needs + "`/` would be remounted read-only" + on_host);
+  if (!l.rootfs_propagation.empty())
+    fail(source, "linux.rootfsPropagation", needs + "it would change the propagation of the host's mounts");
+}
+
 void validate_sysctl(const Spec& spec, const std::string& source) {
   for (auto& [key, value] : spec.linux.sysctl) {
     std::string f = "linux.sysctl." + key;
@@ -140,6 +161,7 @@ void validate_linux(const Spec& spec, const std::string& source) {
     if (!is_absolute(l.readonly_paths[i])) fail(source, idx("linux.readonlyPaths", i), "must be an absolute path");
   if (!l.cgroups_path.empty() && l.cgroups_path.find("..") != std::string::npos)
     fail(source, "linux.cgroupsPath", "must not contain \"..\"");
+  validate_shared_mount_table(spec, source);
 }
 
 }  // namespace

@@ -156,6 +156,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
     throw Error("cannot checkpoint container `" + o.id + "`: it is " + oci::status_name(status));
 
   // Everything that can fail is checked before anything is frozen.
+  require_own_mount_namespace(c.spec, "cannot checkpoint container `" + o.id + "`");
   std::optional<NotifyRewrite> notify = plan_notify_rewrite(c, o.id);
   // A dump that hangs (a task that cannot be seized) is killed rather than left holding the
   // container; CRIU then releases the tasks.

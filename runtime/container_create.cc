@@ -86,8 +86,6 @@ pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
   std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
   if (!spec.process) throw oci::SpecError(bundle + "/config.json: process: is required to create a container");
-  if (!spec.linux.find_namespace("mount"))
-    throw oci::SpecError(bundle + "/config.json: linux.namespaces: a mount namespace is required");
   if (spec.process->terminal && o.console_socket.empty())
     throw Error("process.terminal is set: --console-socket is required");
   if (spec.linux.seccomp) compile_seccomp(*spec.linux.seccomp);  // fail before anything exists
@@ -125,7 +123,7 @@ pid_t create_container(const GlobalOptions& g, const CreateOptions& o) {
 
   InitOptions init;
   init.spec = &spec;
-  init.rootfs = {rootfs, bundle, o.no_pivot, spec.linux.find_namespace("user") != nullptr};
+  init.rootfs = rootfs_options(spec, rootfs, bundle, o.no_pivot);
   init.fifo_fd = fifo.get();
   init.lock_fd = lock.fd();
   init.console_fd = console.get();

@@ -46,7 +46,21 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
   return out;
 }
 
-[[noreturn]] void exec_child(const ExecOptions& o, const oci::Spec& spec, std::vector<NsFd>& nss,
+// A container without a mount namespace of its own is confined to its root by chroot alone, which
+// setns cannot give: the init's root, opened before joining anything, is what a process chroots
+// to. Empty for a container with a mount namespace (joining it enters the root).
+UniqueFd root_to_chroot(const oci::Spec& spec, pid_t pid) {
+  if (spec.linux.find_namespace("mount")) return {};
+  return open_or_throw("/proc/" + std::to_string(pid) + "/root", O_PATH | O_DIRECTORY);
+}
+
+void chroot_to(int root_fd) {
+  if (::fchdir(root_fd) != 0) throw_errno("enter the container's root");
+  if (::chroot(".") != 0) throw_errno("chroot to the container's root");
+  if (::chdir("/") != 0) throw_errno("chdir `/` in the container's root");
+}
+
+[[noreturn]] void exec_child(const ExecOptions& o, const oci::Spec& spec, std::vector<NsFd>& nss, UniqueFd& root,
                              const std::vector<std::string>& procs_files, int console_fd, SyncChannel& sync) noexcept {
   try {
     reset_signals();
@@ -57,6 +71,8 @@ std::vector<NsFd> open_namespaces(pid_t pid) {
       if (ns.type != CLONE_NEWPID && ns.type != CLONE_NEWTIME && ::setns(ns.fd.get(), ns.type) != 0)
         throw_errno("join the container's namespace");
     nss.clear();
+    if (root) chroot_to(root.get());
+    root.reset();
     rebind_null_stdio();
     if (::setsid() < 0) throw_errno("setsid");
     if (o.process.terminal) {
@@ -130,6 +146,7 @@ ExecLauncher ExecLauncher::prepare(const GlobalOptions& g, const std::string& id
   StateStore store(g.root);
   ExecLauncher l;
   std::vector<NsFd> nss;
+  UniqueFd root;
   std::vector<std::string> procs_files;
   {
     LoadedContainer c = load_container(store, id);
@@ -137,6 +154,7 @@ ExecLauncher ExecLauncher::prepare(const GlobalOptions& g, const std::string& id
     if (status != oci::Status::Running && status != oci::Status::Created)
       throw Error("cannot exec in container `" + id + "`: it is " + oci::status_name(status));
     nss = open_namespaces(c.record.pid);
+    root = root_to_chroot(c.spec, c.record.pid);
     procs_files = c.cgroup->procs_files();
     l.seccomp_ = c.spec.linux.seccomp;
   }
@@ -150,6 +168,7 @@ ExecLauncher ExecLauncher::prepare(const GlobalOptions& g, const std::string& id
   for (auto& ns : nss)
     if (ns.type != CLONE_NEWPID && ns.type != CLONE_NEWTIME && ::setns(ns.fd.get(), ns.type) != 0)
       throw_errno("join the container's namespace");
+  if (root) chroot_to(root.get());
   return l;
 }
 
@@ -179,6 +198,7 @@ oci::Process exec_process_from_config(const GlobalOptions& g, const std::string&
 int container_exec(const GlobalOptions& g, const ExecOptions& o) {
   StateStore store(g.root);
   std::vector<NsFd> nss;
+  UniqueFd root;
   std::vector<std::string> procs_files;
   oci::Spec spec;
   pid_t init;
@@ -190,6 +210,7 @@ int container_exec(const GlobalOptions& g, const ExecOptions& o) {
       throw Error("cannot exec in container `" + o.id + "`: it is " + oci::status_name(status));
     init = c.record.pid;
     nss = open_namespaces(init);
+    root = root_to_chroot(c.spec, init);
     procs_files = c.cgroup->procs_files();
     spec = c.spec;
     if (spec.linux.seccomp) compile_seccomp(*spec.linux.seccomp);
@@ -214,7 +235,7 @@ int container_exec(const GlobalOptions& g, const ExecOptions& o) {
   pid_t pid = ::fork();
   if (pid == 0) {
     parent_end.close();
-    exec_child(o, spec, nss, procs_files, console.get(), child_end);
+    exec_child(o, spec, nss, root, procs_files, console.get(), child_end);
   }
   int err = errno;
   ::setns(own_pid.get(), CLONE_NEWPID);

@@ -242,6 +242,7 @@ int container_restore(const GlobalOptions& g, const RestoreOptions& o) {
   CheckpointMeta meta = read_checkpoint_meta(image);
   std::string bundle = real_path(o.bundle);
   oci::Spec spec = oci::load_spec(bundle);
+  require_own_mount_namespace(spec, "cannot restore `" + o.id + "` from " + bundle + "/config.json");
   std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
   checkpoint::CriuClient criu({g.criu, {}, -1, -1, -1, criu_tools_dir(), true});
   auto caps = criu_capabilities(criu, g.root);

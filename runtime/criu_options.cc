@@ -193,6 +193,12 @@ UniqueFd fresh_netns(bool lo_up) {
   return fresh;
 }
 
+void require_own_mount_namespace(const oci::Spec& spec, const std::string& refused) {
+  if (spec.linux.find_namespace("mount")) return;
+  throw Error(refused + ": linux.namespaces has no \"mount\", so the container shares the host's mount "
+              "namespace; cryo checkpoints and restores only containers with a mount namespace of their own");
+}
+
 std::vector<ExternalMount> external_mounts(const oci::Spec& spec) {
   std::vector<ExternalMount> out;
   for (auto& m : spec.mounts)

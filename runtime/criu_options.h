@@ -41,6 +41,11 @@ std::optional<SimpleNetns> simple_netns(const oci::Spec& spec, pid_t pid);
 // A new network namespace (loopback up or down); this process stays in its own.
 UniqueFd fresh_netns(bool lo_up);
 
+// Throws `refused` + why when the container has no mount namespace of its own: its tasks live in
+// the host's mount table, which CRIU would not dump, and a restore rebuilds the container's root
+// and mounts in a new mount namespace of its own. Checked before anything is frozen or mounted.
+void require_own_mount_namespace(const oci::Spec& spec, const std::string& refused);
+
 // Mounts that CRIU must treat as external: binds from the host and masked files.
 std::vector<ExternalMount> external_mounts(const oci::Spec& spec);
 

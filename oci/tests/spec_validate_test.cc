@@ -145,3 +145,43 @@ TEST(SpecValidate, NetworkResourcesAreRefusedNotIgnored) {
   doc["linux"]["resources"]["network"] = json::object();  // nothing asked for
   EXPECT_EQ(error_of(doc), "");
 }
+
+// Without a mount namespace the container shares the host's mount table: a config without one is
+// valid, but every field that would mount something is refused, named, with the reason.
+namespace {
+json without_mount_namespace() {
+  json doc = minimal();
+  doc["linux"]["namespaces"] = {{{"type", "pid"}}, {{"type", "uts"}}};
+  return doc;
+}
+}  // namespace
+
+TEST(SpecValidate, NoMountNamespaceIsValidOnItsOwn) {
+  EXPECT_EQ(error_of(without_mount_namespace()), "");
+  json joined = minimal();
+  joined["linux"]["namespaces"][1]["path"] = "/proc/1/ns/mnt";  // a joined one counts as one
+  joined["mounts"] = {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}}};
+  EXPECT_EQ(error_of(joined), "");
+}
+
+TEST(SpecValidate, NoMountNamespaceRefusesWhatWouldMountOnTheHost) {
+  const std::string needs = "needs a mount namespace, and linux.namespaces has no \"mount\"";
+  json doc = without_mount_namespace();
+  doc["mounts"] = {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}}};
+  expect_error(doc, "mounts[0]: " + needs + ": `/proc` would be mounted in the host's mount table");
+  doc = without_mount_namespace();
+  doc["linux"]["maskedPaths"] = {"/proc/kcore"};
+  expect_error(doc, "linux.maskedPaths: " + needs);
+  doc = without_mount_namespace();
+  doc["linux"]["readonlyPaths"] = {"/proc/sys"};
+  expect_error(doc, "linux.readonlyPaths: " + needs);
+  doc = without_mount_namespace();
+  doc["linux"]["devices"] = {{{"type", "c"}, {"path", "/dev/fuse"}, {"major", 10}, {"minor", 229}}};
+  expect_error(doc, "linux.devices[0]: " + needs);
+  doc = without_mount_namespace();
+  doc["root"]["readonly"] = true;
+  expect_error(doc, "root.readonly: " + needs);
+  doc = without_mount_namespace();
+  doc["linux"]["rootfsPropagation"] = "rslave";
+  expect_error(doc, "linux.rootfsPropagation: " + needs);
+}

@@ -54,10 +54,43 @@ void check_lsm(const oci::Process& p) {
     throw Error("process.selinuxLabel `" + p.selinux_label + "`: SELinux is not enabled on this host");
 }
 
+// A new session, with the console as its controlling terminal when process.terminal.
+void start_session(const oci::Process& proc, int console_fd) {
+  if (::setsid() < 0) throw_errno("setsid");
+  if (!proc.terminal) return;
+  auto size = proc.console_size.value_or(oci::ConsoleSize{});
+  setup_console(console_fd, size.height, size.width);
+  ::close(console_fd);
+}
+
+// Sysctls are written through /proc, the console comes from /dev/ptmx and the exec fifo is
+// reopened through /proc/self/fd: with a mount namespace, the container's own, once inside its
+// root. Without one the root has neither (nothing is mounted for it), so the host's are used from
+// before the chroot: sysctl values still land in the container's namespaces, which the writer is
+// in. Returns the host's /proc/self/fd in that case (for wait_for_start), else nothing.
+UniqueFd enter_container_root(const InitOptions& o) {
+  const oci::Spec& spec = *o.spec;
+  if (!o.rootfs.mount_namespace) {
+    apply_sysctls(spec.linux.sysctl);
+    start_session(*spec.process, o.console_fd);
+    UniqueFd own_fds = open_or_throw("/proc/self/fd", O_PATH | O_DIRECTORY);
+    enter_rootfs(o.rootfs);
+    rebind_null_stdio();
+    return own_fds;
+  }
+  enter_rootfs(o.rootfs);
+  apply_sysctls(spec.linux.sysctl);  // before readonlyPaths make /proc/sys read-only, as runc
+  finish_rootfs(spec);
+  rebind_null_stdio();
+  start_session(*spec.process, o.console_fd);
+  return {};
+}
+
 struct BuiltContainer {
   std::string executable;
   bool seccomp_loaded = false;
   nlohmann::json state;  // as cryo sent it for the hooks
+  UniqueFd own_fds;      // the host's /proc/self/fd when the root has no /proc (enter_container_root)
 };
 
 // Everything up to "ready".
@@ -79,17 +112,7 @@ BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
   sync.send("hooks");
   nlohmann::json state = nlohmann::json::parse(sync.expect("hooks-done", "cryo").payload);
   run_hooks(spec.hooks.create_container, "createContainer", state);
-  enter_rootfs(o.rootfs);
-  apply_sysctls(spec.linux.sysctl);  // before readonlyPaths make /proc/sys read-only, as runc
-  finish_rootfs(spec);
-  rebind_null_stdio();
-
-  if (::setsid() < 0) throw_errno("setsid");
-  if (proc.terminal) {
-    auto size = proc.console_size.value_or(oci::ConsoleSize{});
-    setup_console(o.console_fd, size.height, size.width);
-    ::close(o.console_fd);
-  }
+  UniqueFd own_fds = enter_container_root(o);
   enter_cwd(proc);
   apply_rlimits(proc.rlimits);
   check_lsm(proc);
@@ -100,13 +123,15 @@ BuiltContainer build_container(const InitOptions& o, SyncChannel& sync) {
   if (early) listener = load_seccomp(*spec.linux.seccomp);
   ::prctl(PR_SET_PDEATHSIG, 0);  // cryo create exits after "ready"; we live on
   sync.send("ready", "", listener.get());
-  return {exe, early, state};
+  return {exe, early, state, std::move(own_fds)};
 }
 
-// Blocks until `cryo start` opens the exec fifo for reading; returns our write end.
-UniqueFd wait_for_start(int fifo_fd) {
-  std::string path = "/proc/self/fd/" + std::to_string(fifo_fd);
-  UniqueFd fifo(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+// Blocks until `cryo start` opens the exec fifo for reading; returns our write end. The O_PATH
+// fd is reopened through /proc/self/fd, or through `own_fds` (that directory) when given.
+UniqueFd wait_for_start(int fifo_fd, UniqueFd own_fds) {
+  std::string name = std::to_string(fifo_fd);
+  UniqueFd fifo(own_fds ? ::openat(own_fds.get(), name.c_str(), O_WRONLY | O_CLOEXEC)
+                        : ::open(("/proc/self/fd/" + name).c_str(), O_WRONLY | O_CLOEXEC));
   if (!fifo) throw_errno("open exec fifo");
   ::close(fifo_fd);
   return fifo;
@@ -127,7 +152,7 @@ UniqueFd wait_for_start(int fifo_fd) {
   }
   sync.close();
   try {
-    UniqueFd fifo = wait_for_start(o.fifo_fd);
+    UniqueFd fifo = wait_for_start(o.fifo_fd, std::move(built.own_fds));
     const oci::Spec& spec = *o.spec;
     // Still "created": the user's program has not been executed yet (runtime-spec lifecycle).
     built.state["status"] = "created";

@@ -172,7 +172,19 @@ bool mounts_dev(const oci::Spec& spec) {
 
 }  // namespace
 
+RootfsOptions rootfs_options(const oci::Spec& spec, const std::string& rootfs, const std::string& bundle,
+                             bool no_pivot) {
+  return {rootfs, bundle, no_pivot, spec.linux.find_namespace("user") != nullptr,
+          spec.linux.find_namespace("mount") != nullptr};
+}
+
+RootSwitch root_switch(const RootfsOptions& opts) {
+  if (!opts.mount_namespace) return RootSwitch::Chroot;  // moving or pivoting would change the host's mounts
+  return opts.no_pivot ? RootSwitch::MoveAndChroot : RootSwitch::PivotRoot;
+}
+
 void prepare_rootfs(const oci::Spec& spec, const RootfsOptions& opts) {
+  if (!opts.mount_namespace) return;
   // Nothing we mount may propagate back to the host.
   unsigned long prop = propagation_flags(spec.linux.rootfs_propagation);
   if (!prop || (prop & MS_SHARED)) prop = MS_SLAVE | MS_REC;
@@ -188,14 +200,20 @@ void prepare_rootfs(const oci::Spec& spec, const RootfsOptions& opts) {
 
 void enter_rootfs(const RootfsOptions& opts) {
   if (::chdir(opts.rootfs.c_str()) != 0) throw_errno("chdir `" + opts.rootfs + "`");
-  if (opts.no_pivot) {
-    sys_mount(opts.rootfs, "/", nullptr, MS_MOVE, "", "move `" + opts.rootfs + "` to `/`");
-    if (::chroot(".") != 0) throw_errno("chroot `" + opts.rootfs + "`");
-  } else {
-    // pivot_root(".", ".") stacks the old root under the new one; detach it right away.
-    if (::syscall(SYS_pivot_root, ".", ".") != 0) throw_errno("pivot_root `" + opts.rootfs + "`");
-    sys_mount("", ".", nullptr, MS_SLAVE | MS_REC, "", "make the old root a slave");
-    if (::umount2(".", MNT_DETACH) != 0) throw_errno("detach the old root");
+  switch (root_switch(opts)) {
+    case RootSwitch::PivotRoot:
+      // pivot_root(".", ".") stacks the old root under the new one; detach it right away.
+      if (::syscall(SYS_pivot_root, ".", ".") != 0) throw_errno("pivot_root `" + opts.rootfs + "`");
+      sys_mount("", ".", nullptr, MS_SLAVE | MS_REC, "", "make the old root a slave");
+      if (::umount2(".", MNT_DETACH) != 0) throw_errno("detach the old root");
+      break;
+    case RootSwitch::MoveAndChroot:
+      sys_mount(opts.rootfs, "/", nullptr, MS_MOVE, "", "move `" + opts.rootfs + "` to `/`");
+      if (::chroot(".") != 0) throw_errno("chroot `" + opts.rootfs + "`");
+      break;
+    case RootSwitch::Chroot:
+      if (::chroot(".") != 0) throw_errno("chroot `" + opts.rootfs + "`");
+      break;
   }
   if (::chdir("/") != 0) throw_errno("chdir `/`");
 }

@@ -129,6 +129,20 @@ TEST(EmptyNamespaces, OnlyNetworkIsAccepted) {
   }
 }
 
+// A container sharing the host's mount namespace is refused by checkpoint and restore, with
+// the field and the reason; one with its own (created or joined) passes.
+TEST(OwnMountNamespace, RequiredForCheckpointAndRestore) {
+  EXPECT_NO_THROW(cryo::runtime::require_own_mount_namespace(spec_with({"pid", "mount"}), "cannot checkpoint"));
+  try {
+    cryo::runtime::require_own_mount_namespace(spec_with({"pid", "network"}), "cannot checkpoint container `c`");
+    FAIL() << "a container without a mount namespace accepted";
+  } catch (const cryo::Error& e) {
+    std::string what = e.what();
+    EXPECT_EQ(what.rfind("cannot checkpoint container `c`: linux.namespaces has no \"mount\"", 0), 0u) << what;
+    EXPECT_NE(what.find("shares the host's mount namespace"), std::string::npos) << what;
+  }
+}
+
 namespace {
 
 std::string varint(uint64_t v) {

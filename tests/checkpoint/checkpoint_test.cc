@@ -408,6 +408,27 @@ TEST_F(CheckpointTest, RestoreRefusesAnIncompleteImage) {
   EXPECT_FALSE(exists("/sys/fs/cgroup/memory/cryo/r1"));
 }
 
+// A restore into a bundle whose config has no mount namespace (and nothing that would need one)
+// is refused before anything is mounted or created: cryo restores into a mount namespace of the
+// container's own.
+TEST_F(CheckpointTest, RestoreRefusesABundleWithoutAMountNamespace) {
+  checkpoint_with("CRYO_TEST=1");
+  std::string b = clone_bundle("r1");
+  auto cfg = nlohmann::json::parse(read_text(b + "/config.json"));
+  auto& nss = cfg["linux"]["namespaces"];
+  for (auto it = nss.begin(); it != nss.end();) it = (*it)["type"] == "mount" ? nss.erase(it) : it + 1;
+  cfg.erase("mounts");
+  cfg["linux"].erase("maskedPaths");
+  cfg["linux"].erase("readonlyPaths");
+  write_text(b + "/config.json", cfg.dump());
+  auto r = cryo({"restore", "-d", "--image-path", dir / "img", "--bundle", b, "r1"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("linux.namespaces has no \"mount\""), std::string::npos) << r.err;
+  EXPECT_EQ(status_of("r1"), "gone");
+  EXPECT_TRUE(std::filesystem::is_empty(b + "/rootfs")) << "nothing may be mounted on the root";
+  EXPECT_TRUE(counting("orig"));
+}
+
 // Kills `victim` ("criu" or "cryo") while a checkpoint of a large container is under way.
 class CheckpointKillTest : public CheckpointTest, public ::testing::WithParamInterface<const char*> {
  protected:

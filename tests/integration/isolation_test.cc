@@ -145,6 +145,114 @@ TEST_F(RuntimeTest, UserNamespaceMapsIds) {
   EXPECT_EQ(st.st_gid, 100000u);
 }
 
+// ---- no mount namespace ------------------------------------------------------------------------
+
+// config without a mount namespace, and without what would need one (cryo refuses those fields:
+// see ConfigErrorTest.NoMountNamespace*): the container shares the host's mount table.
+void drop_mount_namespace(json& config) {
+  auto& nss = config["linux"]["namespaces"];
+  for (auto it = nss.begin(); it != nss.end();) it = (*it)["type"] == "mount" ? nss.erase(it) : it + 1;
+  config.erase("mounts");
+  config["linux"].erase("maskedPaths");
+  config["linux"].erase("readonlyPaths");
+}
+
+std::string ns_of(pid_t pid, const std::string& type) {
+  return fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/" + type).string();
+}
+
+// Lines of the host's mount table with a mount point under `dir`: nothing of a container without
+// a mount namespace may show up there.
+std::vector<std::string> host_mounts_under(const std::string& dir) {
+  std::vector<std::string> out;
+  std::istringstream lines(read_text("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(lines, line))
+    if (line.find(" " + dir + "/") != std::string::npos) out.push_back(line);
+  return out;
+}
+
+// The container runs chrooted in its root with its cwd inside it, sees none of the host's files
+// and mounts nothing: the host's mount table is the same before and after.
+TEST_F(RuntimeTest, NoMountNamespaceRunsConfinedToItsRoot) {
+  drop_mount_namespace(config_);
+  config_["process"]["cwd"] = "/tmp";
+  write_text(rootfs_ + "/marker", "inside-the-rootfs\n");
+  Outcome r = run_container({"sh", "-c", "cat /marker; pwd; test -e " + dir_ + " && echo host-dir-visible; true"});
+  ASSERT_EQ(r.code, 0) << r.text();
+  EXPECT_EQ(r.out, "inside-the-rootfs\n/tmp\n");
+  EXPECT_TRUE(host_mounts_under(dir_).empty()) << host_mounts_under(dir_)[0];
+}
+
+// Only the mount namespace is the host's: the others listed are the container's own. exec, kill
+// and delete work on it, and exec'd processes are confined to the same root.
+TEST_F(RuntimeTest, NoMountNamespaceSharesOnlyTheMountNamespace) {
+  drop_mount_namespace(config_);
+  write_text(rootfs_ + "/marker", "seen-by-exec\n");
+  std::string id = start_detached({"sleep", "1000"});
+  ASSERT_TRUE(wait_status(id, "running"));
+  pid_t pid = state(id)["pid"];
+  EXPECT_EQ(ns_of(pid, "mnt"), fs::read_symlink("/proc/self/ns/mnt").string());
+  for (const char* type : {"pid", "net", "ipc", "uts", "cgroup"})
+    EXPECT_NE(ns_of(pid, type), fs::read_symlink(std::string("/proc/self/ns/") + type).string()) << type;
+  EXPECT_EQ(fs::read_symlink("/proc/" + std::to_string(pid) + "/root"), fs::canonical(rootfs_));
+  Outcome e = cryo({"exec", id, "sh", "-c", "cat /marker; pwd"});
+  EXPECT_EQ(e.code, 0) << e.text();
+  EXPECT_EQ(e.out, "seen-by-exec\n/\n");
+  Outcome k = cryo({"kill", id, "KILL"});
+  EXPECT_EQ(k.code, 0) << k.text();
+  EXPECT_TRUE(wait_status(id, "stopped"));
+  Outcome d = cryo({"delete", id});
+  EXPECT_EQ(d.code, 0) << d.text();
+  expect_nothing_left(id);
+  EXPECT_TRUE(host_mounts_under(dir_).empty()) << host_mounts_under(dir_)[0];
+}
+
+// chroot works for the root of a new user namespace too, for the init and for exec.
+TEST_F(RuntimeTest, NoMountNamespaceWithAUserNamespace) {
+  drop_mount_namespace(config_);
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  write_text(rootfs_ + "/marker", "user-ns\n");
+  std::string id = start_detached({"sleep", "1000"});
+  ASSERT_TRUE(wait_status(id, "running"));
+  pid_t pid = state(id)["pid"];
+  EXPECT_EQ(ns_of(pid, "mnt"), fs::read_symlink("/proc/self/ns/mnt").string());
+  EXPECT_NE(ns_of(pid, "user"), fs::read_symlink("/proc/self/ns/user").string());
+  Outcome e = cryo({"exec", id, "sh", "-c", "cat /marker; id -u"});
+  EXPECT_EQ(e.code, 0) << e.text();
+  EXPECT_EQ(e.out, "user-ns\n0\n");
+}
+
+// Sysctls are written before the chroot (the root has no /proc), yet land in the container's
+// network namespace, not the host's.
+TEST_F(RuntimeTest, NoMountNamespaceSysctlGoesToTheContainersNamespace) {
+  drop_mount_namespace(config_);
+  const std::string key = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+  std::string host_before = read_text(key);
+  config_["linux"]["sysctl"] = {{"net.ipv4.ip_unprivileged_port_start", "42"}};
+  std::string id = start_detached({"sleep", "1000"});
+  ASSERT_TRUE(wait_status(id, "running"));
+  pid_t pid = state(id)["pid"];
+  Outcome inside = run_cmd({"nsenter", "-t", std::to_string(pid), "-n", "cat", key});
+  ASSERT_EQ(inside.code, 0) << inside.text();
+  EXPECT_EQ(trim(inside.out), "42");
+  EXPECT_EQ(read_text(key), host_before);
+}
+
+// Checkpoint is refused before anything is frozen, naming the field; the container runs on.
+TEST_F(RuntimeTest, NoMountNamespaceCheckpointIsRefused) {
+  drop_mount_namespace(config_);
+  std::string id = start_detached({"sleep", "1000"});
+  ASSERT_TRUE(wait_status(id, "running"));
+  Outcome c = cryo({"checkpoint", "--image-path", dir_ + "/image", id});
+  EXPECT_NE(c.code, 0) << c.text();
+  EXPECT_NE(c.err.find("linux.namespaces has no \"mount\""), std::string::npos) << c.text();
+  EXPECT_EQ(status(id), "running");
+  EXPECT_FALSE(fs::exists(dir_ + "/image/cryo-checkpoint.json"));
+}
+
 // ---- filesystem protections ---------------------------------------------------------------------
 
 TEST_F(RuntimeTest, ReadonlyRoot) {
@@ -443,6 +551,18 @@ TEST_F(ConfigErrorTest, BadSeccompSyscall) {
                                  {"syscalls", {{{"names", {"not_a_syscall"}}, {"action", "SCMP_ACT_BOGUS"}}}}};
   save_config();
   expect_rejected("SCMP_ACT_BOGUS");
+}
+
+// The default config minus its mount namespace: /proc, /dev, ... would be mounted on the host.
+TEST_F(ConfigErrorTest, NoMountNamespaceWithMounts) {
+  auto& nss = config_["linux"]["namespaces"];
+  for (auto it = nss.begin(); it != nss.end();) it = (*it)["type"] == "mount" ? nss.erase(it) : it + 1;
+  save_config();
+  expect_rejected("mounts[0]: needs a mount namespace, and linux.namespaces has no \"mount\"");
+  config_.erase("mounts");
+  save_config();
+  expect_rejected("linux.maskedPaths: needs a mount namespace");
+  EXPECT_TRUE(host_mounts_under(dir_).empty()) << host_mounts_under(dir_)[0];
 }
 
 TEST_F(ConfigErrorTest, MissingRootfs) {

@@ -558,6 +558,28 @@ TEST_F(RuntimeTest, ConsoleSocketReceivesThePtyMaster) {
   EXPECT_EQ(e.code, 0) << e.text();
 }
 
+// Without a mount namespace the root has no /dev/pts of its own: the console is opened from the
+// host's /dev/ptmx before the chroot, and still becomes the container's controlling terminal.
+TEST_F(RuntimeTest, NoMountNamespaceConsoleSocketReceivesThePtyMaster) {
+  auto& nss = config_["linux"]["namespaces"];
+  for (auto it = nss.begin(); it != nss.end();) it = (*it)["type"] == "mount" ? nss.erase(it) : it + 1;
+  config_.erase("mounts");
+  config_["linux"].erase("maskedPaths");
+  config_["linux"].erase("readonlyPaths");
+  config_["process"]["terminal"] = true;
+  set_args({"sh", "-c", "test -t 0 && echo stdin-is-a-tty; echo hello-from-pty; sleep 1000"});
+  std::string sock = dir_ + "/console.sock";
+  ConsoleServer server(sock);
+  std::string id = new_id();
+  Spawned run = spawn_cmd({CRYO_BIN, "--root", state_root_, "run", "-d", "--console-socket", sock, "--bundle", bundle_, id});
+  ASSERT_GE(server.receive(), 0);
+  Outcome r = wait_spawned(run);
+  ASSERT_EQ(r.code, 0) << r.text();
+  std::string out = server.read_until("hello-from-pty");
+  EXPECT_NE(out.find("stdin-is-a-tty"), std::string::npos) << out;
+  EXPECT_NE(out.find("hello-from-pty"), std::string::npos) << out;
+}
+
 TEST_F(RuntimeTest, ExecWithATty) {
   std::string id = start_detached({"sleep", "1000"});
   std::string sock = dir_ + "/exec-console.sock";
