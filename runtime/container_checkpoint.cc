@@ -224,8 +224,9 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   const std::string diff_path = o.image_path + "/" + kRootfsDiff;
   // CRIU polls a freezing cgroup every 100 ms, and a v1 freezer reports FREEZING for a moment
   // whenever the container runs several tasks: a sandbox paused 100 ms longer. So cryo freezes it
-  // (polling finely) in CRIU's pre-dump step, just before CRIU would. CRIU then finds it frozen
-  // and leaves it frozen, and cryo thaws it as soon as CRIU returns.
+  // (polling finely) in CRIU's pre-dump step, just before CRIU would. CRIU then finds it frozen,
+  // seizes the tasks (they stay stopped under ptrace while it thaws the cgroup), freezes it again
+  // before letting go of them, and cryo thaws it as soon as CRIU returns.
   bool freeze_first = status == oci::Status::Running && !dump.freeze_cgroup.empty();
   criu.dump(dump, [&](checkpoint::Notify& n) {
     if (n.script == "pre-dump" && freeze_first) c.cgroup->freeze();
