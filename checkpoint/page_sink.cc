@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -124,6 +125,7 @@ PageSink::~PageSink() {
 
 void PageSink::start() {
   thread_ = std::thread([this] {
+    thread_id_ = ::gettid();
     try {
       serve();
     } catch (...) {
@@ -170,16 +172,7 @@ void PageSink::serve() {
       send_all(c, &has_parent, 1);
     } else if (op == kAddF) {
       Entry e{cmd.dst_id, cmd.vaddr, cmd.nr_pages, flags, {}};
-      if (flags & kPePresent) {
-        size_t left = cmd.nr_pages * kPage;
-        while (left > 0) {
-          size_t got = 0;
-          char* p = room(left, got);
-          if (!recv_all(c, p, got)) throw Error("page server: criu closed the connection in the middle of pages");
-          e.data.push_back({p, got});
-          left -= got;
-        }
-      }
+      if (flags & kPePresent) receive_pages(e);
       entries_.push_back(std::move(e));
     } else if (op == kClose || op == kForceClose) {
       int32_t status = 0;
@@ -188,6 +181,58 @@ void PageSink::serve() {
       return;
     } else {
       throw Error("page server: unexpected command " + std::to_string(op) + " from criu");
+    }
+  }
+}
+
+void PageSink::receive_pages(Entry& e) {
+  const PageShadow* shadow = shadow_.load(std::memory_order_acquire);
+  bool task_pages = (e.dst_id & 0xff) == kTypePid;
+  uint64_t vaddr = e.vaddr, left_pages = e.nr_pages;
+  while (left_pages > 0) {
+    char* held = nullptr;
+    uint64_t run = left_pages;
+    if (shadow && task_pages) std::tie(held, run) = shadow->find(e.dst_id >> 8, vaddr, left_pages);
+    if (held) {
+      drop_bytes(run * kPage);
+      e.data.push_back({held, run * kPage});
+      from_shadow_ += run;
+    } else {
+      for (size_t left = run * kPage; left > 0;) {
+        size_t got = 0;
+        char* p = room(left, got);
+        if (!recv_all(conn_.get(), p, got)) throw Error("page server: criu closed the connection in the middle of pages");
+        e.data.push_back({p, got});
+        left -= got;
+      }
+    }
+    vaddr += run * kPage;
+    left_pages -= run;
+  }
+}
+
+void PageSink::drop_bytes(size_t len) {
+  if (!drop_pipe_read_) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("page server: pipe");
+    drop_pipe_read_.reset(p[0]);
+    drop_pipe_write_.reset(p[1]);
+    ::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);  // best effort: fewer rounds
+    dev_null_.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    if (!dev_null_) throw_errno("page server: open /dev/null");
+  }
+  // Socket to pipe to /dev/null: the pages move as references and are released, never copied.
+  while (len > 0) {
+    ssize_t n = ::splice(conn_.get(), nullptr, drop_pipe_write_.get(), nullptr, len, SPLICE_F_MOVE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("page server: drop pages criu sent");
+    if (n == 0) throw Error("page server: criu closed the connection in the middle of pages");
+    len -= static_cast<size_t>(n);
+    for (ssize_t out = n; out > 0;) {
+      ssize_t m = ::splice(drop_pipe_read_.get(), nullptr, dev_null_.get(), nullptr, static_cast<size_t>(out), SPLICE_F_MOVE);
+      if (m < 0 && errno == EINTR) continue;
+      if (m <= 0) throw_errno("page server: drop pages criu sent");
+      out -= m;
     }
   }
 }

@@ -11,13 +11,17 @@
 #pragma once
 
 #include <cstddef>
+#include <sys/types.h>
+
 #include <cstdint>
+#include <atomic>
 #include <exception>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/fd.h"
+#include "checkpoint/page_shadow.h"
 
 namespace cryo::checkpoint {
 
@@ -41,6 +45,13 @@ class PageSink {
   uint64_t write_images(int images_dir_fd);
   // Stops serving (a failed dump); safe to call more than once.
   void abort();
+  // Buffer for pages copied ahead of the dump (precopy.h); only before start().
+  char* allocate(size_t want, size_t& got) { return room(want, got); }
+  // From now on, a task's page that `shadow` holds is taken from it, and CRIU's copy is dropped
+  // unread. The shadow must stay valid and unchanged until write_images() returns.
+  void use_shadow(const PageShadow* shadow) { shadow_.store(shadow, std::memory_order_release); }
+  uint64_t pages_from_shadow() const { return from_shadow_; }
+  pid_t thread_id() const { return thread_id_.load(); }  // the serving thread's; 0 before start()
 
   struct Entry {
     uint64_t dst_id = 0, vaddr = 0, nr_pages = 0;
@@ -50,6 +61,8 @@ class PageSink {
 
  private:
   void serve();
+  void receive_pages(Entry& e);
+  void drop_bytes(size_t len);  // consumes CRIU's bytes without copying them
   char* room(size_t want, size_t& got);  // the next piece of buffer, up to `want` bytes
 
   UniqueFd listener_;
@@ -62,6 +75,10 @@ class PageSink {
   std::vector<std::pair<char*, size_t>> chunks_;  // mmap'd buffers
   size_t chunk_ = 0, used_ = 0;                   // fill position
   std::vector<Entry> entries_;
+  std::atomic<const PageShadow*> shadow_{nullptr};
+  UniqueFd drop_pipe_read_, drop_pipe_write_, dev_null_;
+  uint64_t from_shadow_ = 0;
+  std::atomic<pid_t> thread_id_{0};
 };
 
 }  // namespace cryo::checkpoint

@@ -103,6 +103,31 @@ TEST(PageSink, WritesEachImagesPagesInOrder) {
   EXPECT_GT(image(dir, "pagemap-1.img").size(), image(dir, "pagemap-7.img").size());
 }
 
+TEST(PageSink, PagesTheShadowHoldsAreTakenFromItAndCriusCopyDropped) {
+  // Task 1's pages 2..5 of 8 are held; CRIU sends all 8 with other bytes, then task 2's 2 pages
+  // (not held at all). The images must hold the shadow's bytes where it has them, CRIU's elsewhere.
+  std::vector<char> held = pattern(4, 'H'), from_criu = pattern(8, 'c'), other = pattern(2, 'o');
+  PageShadow shadow;
+  shadow.add(1, 0x400000 + 2 * kPage, 4, held.data());
+  PageSink sink(1 << 20, PageSink::Transport::SocketPair);
+  sink.use_shadow(&shadow);
+  sink.start();
+  FakeCriu criu(sink.criu_fd());
+  criu.open(task_image(1));
+  criu.add(task_image(1), 0x400000, 8, from_criu);
+  criu.open(task_image(2));
+  criu.add(task_image(2), 0x400000 + 2 * kPage, 2, other);
+  EXPECT_EQ(criu.close(), 0);
+  ScratchDir dir;
+  EXPECT_EQ(write_images(sink, dir), 10u);
+  EXPECT_EQ(sink.pages_from_shadow(), 4u);
+  std::string expected(from_criu.begin(), from_criu.begin() + 2 * kPage);
+  expected.append(held.begin(), held.end());
+  expected.append(from_criu.begin() + 6 * kPage, from_criu.end());
+  EXPECT_TRUE(image(dir, "pages-1.img") == expected);
+  EXPECT_TRUE(image(dir, "pages-2.img") == std::string(other.begin(), other.end()));
+}
+
 TEST(PageSink, ACriuThatDiesInTheMiddleOfPagesFailsTheImages) {
   PageSink sink(1 << 20, PageSink::Transport::SocketPair);
   sink.start();
