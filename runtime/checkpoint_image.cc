@@ -71,6 +71,9 @@ std::optional<OverlayRoot> find_overlay(const std::string& mountinfo, const std:
 nlohmann::json meta_to_json(const CheckpointMeta& m) {
   nlohmann::json j = {{"version", 1}, {"container_id", m.container_id}, {"created", m.created},
                       {"config", m.config}, {"stdio", m.stdio}, {"diff_digest", m.diff_digest}};
+  if (m.precopy)
+    j["precopy"] = {{"tasks", m.precopy->tasks}, {"pages_ahead", m.precopy->pages_ahead},
+                    {"pages_again", m.precopy->pages_again}, {"pages_used", m.precopy->pages_used}};
   if (m.overlay) j["overlay"] = {{"lowers", m.overlay->lowers}, {"upper", m.overlay->upper}, {"work", m.overlay->work}};
   if (m.fresh_netns_lo_up)
     j["netns"] = {{"fresh", true}, {"lo_up", *m.fresh_netns_lo_up}, {"outside_images", m.netns_outside_images}};

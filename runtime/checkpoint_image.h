@@ -32,6 +32,13 @@ struct CheckpointMeta {
   // That namespace is not in CRIU's images: criu ran inside it (restore runs criu inside the new
   // one). Otherwise (older images) CRIU declared it external, to be handed in by inherit_fd.
   bool netns_outside_images = false;
+  // How the memory pages were taken, for the record (not read back): pages copied while the
+  // container ran, copied again frozen because they were written, and written to the images from
+  // those copies (the rest came from CRIU).
+  struct Precopy {
+    uint64_t tasks = 0, pages_ahead = 0, pages_again = 0, pages_used = 0;
+  };
+  std::optional<Precopy> precopy;
 };
 
 nlohmann::json meta_to_json(const CheckpointMeta& m);

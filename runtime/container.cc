@@ -8,6 +8,7 @@
 
 #include "base/file.h"
 #include "runtime/container_internal.h"
+#include "runtime/cpu_colocation.h"
 #include "runtime/hooks.h"
 #include "runtime/process/console.h"
 
@@ -61,6 +62,8 @@ void recover_interrupted_checkpoint(const StateStore& store, LoadedContainer& c)
   // Its criu may still be winding down the dump; it leaves the cgroup as it found it (frozen by
   // that cryo) before letting go of the tasks, so thaw only once it has let go.
   if (c.init_alive()) wait_until_untraced(c.record.pid, std::chrono::seconds(10));
+  // The tasks' own CPU masks, if that cryo had put them on one CPU for the dump.
+  if (auto eol = marker->find('\n'); eol != std::string::npos) restore_affinities(marker->substr(eol + 1));
   if (c.cgroup->exists() && c.cgroup->frozen()) c.cgroup->thaw();
   ::unlink(checkpoint_marker(store, c.record.id).c_str());
 }

@@ -11,10 +11,13 @@
 #include "base/file.h"
 #include "checkpoint/criu.h"
 #include "checkpoint/page_sink.h"
+#include "checkpoint/perf_hooks.h"
+#include "checkpoint/precopy.h"
 #include "fsimage/fsimage.h"
 #include "runtime/checkpoint_image.h"
 #include "runtime/process/launch.h"
 #include "runtime/container_internal.h"
+#include "runtime/cpu_colocation.h"
 #include "runtime/criu_options.h"
 #include "runtime/process/seccomp.h"
 #include "runtime/seccomp_image.h"
@@ -98,6 +101,16 @@ size_t available_memory() {
 // 256 MiB: see bench/checkpoint_bench.sh). The buffer doubles the memory the snapshot needs for
 // a moment, so a container too big for half of the available memory is dumped the plain way.
 // CRYO_DUMP_PAGE_SERVER=0 turns the sink off, =1 forces it.
+bool colocate_enabled() {
+  const char* env = std::getenv("CRYO_DUMP_ONE_CPU");
+  return !(env && std::string(env) == "0");
+}
+
+bool precopy_enabled() {
+  const char* env = std::getenv("CRYO_PRECOPY");
+  return !(env && std::string(env) == "0");
+}
+
 size_t page_sink_reserve(const CheckpointOptions& o, const LoadedContainer& c) {
   if (!o.page_server.empty() || o.pre_dump || o.lazy_pages) return 0;
   const char* env = std::getenv("CRYO_DUMP_PAGE_SERVER");
@@ -228,15 +241,40 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   // seizes the tasks (they stay stopped under ptrace while it thaws the cgroup), freezes it again
   // before letting go of them, and cryo thaws it as soon as CRIU returns.
   bool freeze_first = status == oci::Status::Running && !dump.freeze_cgroup.empty();
+  // The memory is copied while the container still runs; frozen, only what was written since is
+  // copied again (checkpoint/precopy.h).
+  std::optional<checkpoint::MemoryPrecopy> precopy;
+  if (sink && freeze_first && precopy_enabled())
+    precopy.emplace(checkpoint::precopy_tasks(c.cgroup->pids(), c.record.pid),
+                    [&](size_t want, size_t& got) { return sink->allocate(want, got); });
+  checkpoint::PerfHooksHold perf_hooks;
+  // Declared after the guard: on the way out, affinities are put back before the thaw.
+  std::optional<CpuColocation> colocation;
   criu.dump(dump, [&](checkpoint::Notify& n) {
     if (n.script == "pre-dump" && freeze_first) c.cgroup->freeze();
+    if (n.script == "pre-dump" && precopy) {
+      precopy->settle();
+      sink->use_shadow(&precopy->shadow());
+    }
+    if (n.script == "pre-dump" && freeze_first && colocate_enabled()) {
+      std::vector<pid_t> helpers{n.criu_pid};
+      if (sink && sink->thread_id()) helpers.push_back(sink->thread_id());
+      colocation.emplace(c.cgroup->pids(), helpers);
+      if (colocation->active())
+        write_file_atomic(checkpoint_marker(store, o.id), std::to_string(::getpid()) + "\n" + colocation->serialize());
+    }
     if (n.script == "post-dump" && meta.overlay)
       meta.diff_digest = fsimage::export_diff(meta.overlay->upper, diff_path, fsimage::Durability::Later).digest;
   });
+  if (colocation) colocation->release();
   if (freeze_first && c.cgroup->exists()) c.cgroup->thaw();
+  if (precopy) precopy->stop_tracking();  // after the thaw: unregistering walks the page tables
   if (!meta.diff_digest.empty()) fsimage::sync_file(diff_path);
   if (sink) {
     sink->write_images(images.get());
+    if (precopy)
+      meta.precopy = CheckpointMeta::Precopy{precopy->tracked_tasks(), precopy->copied_pages(),
+                                             precopy->recopied_pages(), sink->pages_from_shadow()};
     sink.reset();
   }
   if (notify) replace_seccomp_filters(o.image_path, notify->from, notify->to);

@@ -37,7 +37,9 @@ class CheckpointTest : public ::testing::Test {
     cryo::make_dirs(dir / "work");
     cryo::make_dirs(dir / "bundle/rootfs");
     overlay = cryo::fsimage::OverlayMount({{dir / "lower"}, dir / "upper", dir / "work"}, dir / "bundle/rootfs");
-    auto cfg = test_config(kCryo, dir / "bundle", {"/bin/counter", std::to_string(mib), "/count"});
+    std::vector<std::string> args = {"/bin/counter", std::to_string(mib), "/count"};
+    args.insert(args.end(), counter_args.begin(), counter_args.end());
+    auto cfg = test_config(kCryo, dir / "bundle", args);
     write_text(dir / "bundle/config.json", cfg.dump());
     // stdio /dev/null: an init writing to a file outside its root could not be checkpointed.
     ASSERT_EQ(wait_exit(spawn({kCryo, "--root", dir / "run", "run", "-d", "--bundle", dir / "bundle", "orig"})), 0);
@@ -96,6 +98,7 @@ class CheckpointTest : public ::testing::Test {
 
   TempDir dir;
   int mib = 16;
+  std::vector<std::string> counter_args;  // after MIB and FILE
   cryo::fsimage::OverlayMount overlay;
 };
 
@@ -158,6 +161,44 @@ TEST_F(CheckpointTest, MemoryContentSurvivesRestore) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(status_of("r1"), "running");
   EXPECT_TRUE(counting("r1"));
+}
+
+// A workload that keeps rewriting its memory while it is snapshotted: its pages are copied while
+// it runs (write tracking), and those written before the freeze copied again. The counter checks
+// a running XOR of its pages, so a clone built from pages of different moments exits 3.
+class WritingWorkloadTest : public CheckpointTest {
+ protected:
+  void SetUp() override {
+    mib = 64;
+    counter_args = {"2000", "64"};  // a tick every 2 ms, 64 pages rewritten per tick
+    CheckpointTest::SetUp();
+  }
+  void expect_clones_consistent() {
+    for (auto id : {"r1", "r2"}) ASSERT_EQ(restore(id), 0) << id;
+    for (auto id : {"r1", "r2"}) ASSERT_TRUE(eventually([&] { return count(id) > 0; })) << id;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (auto id : {"r1", "r2"}) {
+      EXPECT_EQ(status_of(id), "running") << id << " found its memory inconsistent";
+      EXPECT_TRUE(counting(id)) << id;
+    }
+    EXPECT_TRUE(counting("orig"));
+  }
+};
+
+TEST_F(WritingWorkloadTest, PagesCopiedAheadAndWrittenMeanwhileMakeAConsistentSnapshot) {
+  auto meta = checkpoint_with("CRYO_TEST=1");
+  ASSERT_TRUE(meta.contains("precopy")) << meta.dump();
+  EXPECT_EQ(meta["precopy"]["tasks"], 1);
+  EXPECT_GE(meta["precopy"]["pages_ahead"].get<long>(), 64 * 256);  // the whole 64 MiB
+  EXPECT_GT(meta["precopy"]["pages_again"].get<long>(), 0);          // it kept writing
+  EXPECT_GE(meta["precopy"]["pages_used"].get<long>(), 64 * 256 - 1024);
+  expect_clones_consistent();
+}
+
+TEST_F(WritingWorkloadTest, WithoutPrecopyCriuCopiesEverythingFrozen) {
+  auto meta = checkpoint_with("CRYO_PRECOPY=0");
+  EXPECT_FALSE(meta.contains("precopy")) << meta.dump();
+  expect_clones_consistent();
 }
 
 // Whether a `criu lazy-pages` daemon serving `work_dir` still runs.
@@ -455,8 +496,15 @@ static std::vector<pid_t> children_named(pid_t parent, const std::string& name) 
   return out;
 }
 
+static std::string cpus_allowed(pid_t pid) {
+  std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
+  auto at = status.find("Cpus_allowed_list:");
+  return at == std::string::npos ? "" : status.substr(at, status.find('\n', at) - at);
+}
+
 TEST_P(CheckpointKillTest, ContainerEndsUpThawedAndRunning) {
   std::string victim = GetParam();
+  std::string cpus_before = cpus_allowed(pid_of("orig"));
   pid_t cryo_pid = spawn({kCryo, "--root", dir / "run", "checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
   ASSERT_GT(cryo_pid, 0);
   // Wait for the dump itself (its log appears; earlier criu runs only probe), then kill.
@@ -473,6 +521,8 @@ TEST_P(CheckpointKillTest, ContainerEndsUpThawedAndRunning) {
   EXPECT_TRUE(eventually([&] { return status_of("orig") == "running"; }, 10)) << status_of("orig");
   EXPECT_TRUE(eventually([&] { return freezer_state("orig").rfind("THAWED", 0) == 0; }, 10)) << freezer_state("orig");
   EXPECT_TRUE(counting("orig"));
+  // The CPU mask the dump may have narrowed is the container's own again.
+  EXPECT_EQ(cpus_allowed(pid_of("orig")), cpus_before);
   if (victim == "criu") {
     EXPECT_FALSE(exists(dir / "img/cryo-checkpoint.json"));
   }
