@@ -30,7 +30,16 @@ cleanup() {
 trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
-gap_ms() { awk '{printf "%d", $2/1000}' "$1"; }
+# The workload rewrites its file every tick (truncate, then write): read until a whole line is there.
+gap_ms() {
+  local v
+  for _ in $(seq 1 50); do
+    v=$(awk 'NF == 2 {printf "%d", $2/1000}' "$1" 2>/dev/null || true)
+    [ -n "$v" ] && { echo "$v"; return; }
+    sleep 0.001
+  done
+  echo "could not read $1" >&2; return 1
+}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 
 make_bundle() {  # DIR OVERLAY(yes|no)
