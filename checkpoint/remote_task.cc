@@ -191,7 +191,9 @@ RemoteTask::RemoteTask(RemoteTask&& o) noexcept
 RemoteTask::~RemoteTask() {
   if (tid_ < 0) return;
   ptrace_call(PTRACE_SETREGS, tid_, nullptr, &saved_);
-  ptrace_call(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(pending_signal_)));
+  ptrace_call(PTRACE_DETACH, tid_);
+  // A signal that arrived meanwhile was held back; it is sent again now that the task is itself.
+  if (pending_signal_) ::syscall(SYS_tgkill, tid_, tid_, pending_signal_);
 }
 
 bool RemoteTask::seccomp_allows(long nr, const std::array<uint64_t, 6>& args) const {
@@ -213,7 +215,7 @@ bool RemoteTask::wait_syscall_stop() {
     if ((status >> 16) != 0) return false;  // an event stop (job control, exit): give up
     // A signal arrived: keep it for later and go on.
     if (!pending_signal_) pending_signal_ = WSTOPSIG(status);
-    else ::syscall(SYS_tgkill, ::getpid(), tid_, WSTOPSIG(status));
+    else ::syscall(SYS_tgkill, tid_, tid_, WSTOPSIG(status));
     if (ptrace_call(PTRACE_SYSCALL, tid_) != 0) return false;
   }
   return false;

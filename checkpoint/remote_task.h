@@ -24,7 +24,7 @@ namespace cryo::checkpoint {
 
 class RemoteTask {
  public:
-  // Seizes and stops thread `tid`. nullopt (and the task left running as it was) when it cannot
+  // Seizes and stops the main thread of process `tid`. nullopt (and the task left running as it was) when it cannot
   // be stopped within `timeout`, is traced by someone else, is in a job-control stop or has
   // nothing cryo can run a system call from. Call from the thread that will use the object:
   // ptrace binds a tracee to one tracer thread.

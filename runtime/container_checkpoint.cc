@@ -230,7 +230,6 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   if (size_t reserve = page_sink_reserve(o, c)) {
     sink.emplace(reserve, checkpoint::PageSink::Transport::SocketPair);
     dump.page_server = checkpoint::PageServer{"", 0, sink->criu_fd()};
-    sink->start();
   }
   // The tasks are still held by CRIU at post-dump: the filesystem diff taken then matches the
   // memory image exactly. Its fsyncs wait until the container runs again.
@@ -247,6 +246,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   if (sink && freeze_first && precopy_enabled())
     precopy.emplace(checkpoint::precopy_tasks(c.cgroup->pids(), c.record.pid),
                     [&](size_t want, size_t& got) { return sink->allocate(want, got); });
+  if (sink) sink->start();  // after the pre-copy has taken its buffer
   checkpoint::PerfHooksHold perf_hooks;
   // Declared after the guard: on the way out, affinities are put back before the thaw.
   std::optional<CpuColocation> colocation;
