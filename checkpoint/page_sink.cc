@@ -125,7 +125,6 @@ PageSink::~PageSink() {
 
 void PageSink::start() {
   thread_ = std::thread([this] {
-    thread_id_ = ::gettid();
     try {
       serve();
     } catch (...) {

@@ -11,8 +11,6 @@
 #pragma once
 
 #include <cstddef>
-#include <sys/types.h>
-
 #include <cstdint>
 #include <atomic>
 #include <exception>
@@ -51,7 +49,6 @@ class PageSink {
   // unread. The shadow must stay valid and unchanged until write_images() returns.
   void use_shadow(const PageShadow* shadow) { shadow_.store(shadow, std::memory_order_release); }
   uint64_t pages_from_shadow() const { return from_shadow_; }
-  pid_t thread_id() const { return thread_id_.load(); }  // the serving thread's; 0 before start()
 
   struct Entry {
     uint64_t dst_id = 0, vaddr = 0, nr_pages = 0;
@@ -78,7 +75,6 @@ class PageSink {
   std::atomic<const PageShadow*> shadow_{nullptr};
   UniqueFd drop_pipe_read_, drop_pipe_write_, dev_null_;
   uint64_t from_shadow_ = 0;
-  std::atomic<pid_t> thread_id_{0};
 };
 
 }  // namespace cryo::checkpoint

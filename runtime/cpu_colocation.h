@@ -1,9 +1,9 @@
-// Puts CRIU, cryo's page sink and the dumped tasks on one CPU for the frozen window.
+// Puts CRIU and the dumped tasks on one CPU for the frozen window.
 //
 // CRIU and its parasite, which runs inside the dumped task, hand each other every MiB of pages
 // (256 round trips for 256 MiB). On a VM each handover to another vCPU that went idle costs an
-// interrupt and a VM exit: on two vCPUs the page phase took 36 ms spread over both against 21 ms
-// on one. The tasks are frozen all the while and get their own affinity back before they thaw;
+// interrupt and a VM exit: on two vCPUs the page phase took 36 ms against 20 ms on one (with
+// cryo's page sink draining CRIU's socket from the other CPU; 24 ms with it on the same one). The tasks are frozen all the while and get their own affinity back before they thaw;
 // CRIU does not record affinity, so neither the container nor its clones see the change. Should
 // cryo die in between, the saved masks (serialize()) let the next cryo command put them back.
 #pragma once

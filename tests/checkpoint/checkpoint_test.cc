@@ -533,3 +533,53 @@ TEST_P(CheckpointKillTest, ContainerEndsUpThawedAndRunning) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Victims, CheckpointKillTest, ::testing::Values("criu", "cryo"));
+
+// cryo killed at any moment of a checkpoint of a container that keeps writing its memory: while
+// it copies memory ahead, while frozen, while writing images. Each time the container runs on,
+// thawed, with its own CPU mask, no write tracking left behind and its memory intact.
+class CheckpointKillAnywhereTest : public CheckpointTest {
+ protected:
+  void SetUp() override {
+    mib = 128;
+    counter_args = {"2000", "64"};
+    CheckpointTest::SetUp();
+  }
+};
+
+static bool write_tracking_left(pid_t pid) {
+  std::string smaps = read_text("/proc/" + std::to_string(pid) + "/smaps");
+  for (size_t at = smaps.find("VmFlags:"); at != std::string::npos; at = smaps.find("VmFlags:", at + 1)) {
+    std::string flags = smaps.substr(at, smaps.find('\n', at) - at);
+    if (flags.find(" uw") != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(CheckpointKillAnywhereTest, ContainerRunsOnIntactWhereverCryoDies) {
+  pid_t init = pid_of("orig");
+  std::string cpus_before = cpus_allowed(init);
+  int round = 0;
+  for (int delay_ms : {10, 40, 70, 100, 130, 160, 190, 220, 300}) {
+    SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
+    pid_t cryo_pid = spawn({kCryo, "--root", dir / "run", "checkpoint", "--leave-running", "--image-path",
+                            dir / ("img-" + std::to_string(round++)), "orig"});
+    ASSERT_GT(cryo_pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(cryo_pid, SIGKILL);
+    wait_exit(cryo_pid);
+    // The next command recovers whatever was left.
+    EXPECT_TRUE(eventually([&] { return status_of("orig") == "running"; }, 10)) << status_of("orig");
+    EXPECT_TRUE(eventually([&] { return freezer_state("orig").rfind("THAWED", 0) == 0; }, 10));
+    EXPECT_EQ(cpus_allowed(init), cpus_before);
+    EXPECT_TRUE(eventually([&] { return !write_tracking_left(init); }, 10));
+    EXPECT_TRUE(counting("orig"));  // the counter exits 3 if its memory were inconsistent
+    ASSERT_EQ(pid_of("orig"), init);
+  }
+  // And a checkpoint after all that works and restores.
+  auto ck = cryo({"checkpoint", "--leave-running", "--image-path", dir / "img", "orig"});
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  ASSERT_EQ(restore("r1"), 0);
+  ASSERT_TRUE(eventually([&] { return count("r1") > 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(status_of("r1"), "running");
+}
