@@ -6,7 +6,7 @@
 
 namespace cryo::checkpoint {
 
-PerfHooksHold::PerfHooksHold() {
+PerfHooksHold::PerfHooksHold(pid_t tid) {
   perf_event_attr attr{};
   attr.size = sizeof attr;
   attr.type = PERF_TYPE_SOFTWARE;
@@ -14,8 +14,13 @@ PerfHooksHold::PerfHooksHold() {
   attr.disabled = 1;
   attr.exclude_kernel = 1;
   attr.exclude_hv = 1;
-  // This thread (a per-task event), any CPU.
-  fd_.reset(static_cast<int>(::syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)));
+  // A per-task event, any CPU.
+  fd_.reset(static_cast<int>(::syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC)));
+}
+
+std::future<PerfHooksHold> open_perf_hooks_hold() {
+  pid_t self = ::gettid();
+  return std::async(std::launch::async, [self] { return PerfHooksHold(self); });
 }
 
 }  // namespace cryo::checkpoint

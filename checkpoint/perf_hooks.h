@@ -5,8 +5,13 @@
 // scheduling hooks on and then waits for an RCU grace period: 5-20 ms here, spent inside the
 // frozen window. A per-task software event of cryo's own, opened before the freeze and held until
 // after the thaw, takes that wait out of the window (the hooks stay on while any such event
-// exists). Best effort: without it CRIU just waits as before.
+// exists). Opening it may itself wait for that grace period, so cryo opens it from another thread
+// while it prepares the dump (open_perf_hooks_hold). Best effort: without it CRIU waits as before.
 #pragma once
+
+#include <sys/types.h>
+
+#include <future>
 
 #include "base/fd.h"
 
@@ -14,11 +19,15 @@ namespace cryo::checkpoint {
 
 class PerfHooksHold {
  public:
-  PerfHooksHold();
+  // The event is attached to thread `tid` (0: the calling thread).
+  explicit PerfHooksHold(pid_t tid = 0);
   bool held() const { return fd_.valid(); }
 
  private:
   UniqueFd fd_;
 };
+
+// Opens a PerfHooksHold for the calling thread from a thread of its own.
+std::future<PerfHooksHold> open_perf_hooks_hold();
 
 }  // namespace cryo::checkpoint

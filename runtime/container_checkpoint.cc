@@ -95,22 +95,18 @@ size_t available_memory() {
   return at == std::string::npos ? 0 : std::strtoull(meminfo->c_str() + at + 13, nullptr, 10) << 10;
 }
 
+// Features on by default: off when `variable` is "0".
+bool enabled_unless_zero(const char* variable) {
+  const char* env = std::getenv(variable);
+  return !(env && std::string(env) == "0");
+}
+
 // The buffer of our page sink for this dump, or 0 to let CRIU write its images itself.
 // By default the pages stream over a socketpair into memory faulted in before the freeze, which
 // keeps page-cache allocation and the image writes out of the frozen window (measured here,
 // 256 MiB: see bench/checkpoint_bench.sh). The buffer doubles the memory the snapshot needs for
 // a moment, so a container too big for half of the available memory is dumped the plain way.
 // CRYO_DUMP_PAGE_SERVER=0 turns the sink off, =1 forces it.
-bool colocate_enabled() {
-  const char* env = std::getenv("CRYO_DUMP_ONE_CPU");
-  return !(env && std::string(env) == "0");
-}
-
-bool precopy_enabled() {
-  const char* env = std::getenv("CRYO_PRECOPY");
-  return !(env && std::string(env) == "0");
-}
-
 size_t page_sink_reserve(const CheckpointOptions& o, const LoadedContainer& c) {
   if (!o.page_server.empty() || o.pre_dump || o.lazy_pages) return 0;
   const char* env = std::getenv("CRYO_DUMP_PAGE_SERVER");
@@ -157,6 +153,57 @@ struct ImageRollback {
     } catch (...) {
     }
   }
+};
+
+// What cryo does around CRIU's frozen window to keep it short (README, "Benchmarks"): the
+// memory is copied while the container still runs and, once frozen, only what was written since
+// is copied again (checkpoint/precopy.h); CRIU then shares one CPU with the tasks
+// (cpu_colocation.h). CRYO_PRECOPY=0 and CRYO_DUMP_ONE_CPU=0 turn either off.
+class FrozenWindow {
+ public:
+  FrozenWindow(LoadedContainer& c, checkpoint::PageSink* sink, std::string marker)
+      : c_(c), sink_(sink), marker_(std::move(marker)) {
+    if (sink_ && precopy_enabled())
+      precopy_.emplace(checkpoint::precopy_tasks(c_.cgroup->pids(), c_.record.pid),
+                       [this](size_t want, size_t& got) { return sink_->allocate(want, got); });
+  }
+
+  // CRIU's pre-dump step, where cryo freezes the container.
+  void freeze(pid_t criu_pid) {
+    c_.cgroup->freeze();
+    if (precopy_) {
+      precopy_->settle();
+      sink_->use_shadow(&precopy_->shadow());
+    }
+    if (!colocate_enabled()) return;
+    // CRIU only: the page sink drains CRIU's socket faster from the other CPU.
+    colocation_.emplace(c_.cgroup->pids(), std::vector<pid_t>{criu_pid});
+    // Should this cryo die, the next command puts the masks back (recover_interrupted_checkpoint).
+    if (colocation_->active())
+      write_file_atomic(marker_, std::to_string(::getpid()) + "\n" + colocation_->serialize());
+  }
+
+  void thaw() {
+    if (colocation_) colocation_->release();
+    if (c_.cgroup->exists()) c_.cgroup->thaw();
+    if (precopy_) precopy_->stop_tracking();  // after the thaw: unregistering walks the page tables
+  }
+
+  std::optional<CheckpointMeta::Precopy> record() const {
+    if (!precopy_) return std::nullopt;
+    return CheckpointMeta::Precopy{precopy_->tracked_tasks(), precopy_->copied_pages(), precopy_->recopied_pages(),
+                                   sink_->pages_from_shadow()};
+  }
+
+ private:
+  static bool precopy_enabled() { return enabled_unless_zero("CRYO_PRECOPY"); }
+  static bool colocate_enabled() { return enabled_unless_zero("CRYO_DUMP_ONE_CPU"); }
+
+  LoadedContainer& c_;
+  checkpoint::PageSink* sink_;
+  std::string marker_;
+  std::optional<checkpoint::MemoryPrecopy> precopy_;
+  std::optional<CpuColocation> colocation_;  // destroyed first: masks back before the guard thaws
 };
 
 }  // namespace
@@ -224,6 +271,7 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
     rollback.done = true;
     return;
   }
+  std::future<checkpoint::PerfHooksHold> perf_hooks_opening = checkpoint::open_perf_hooks_hold();
   // Pages go to a page server of ours whose buffer is faulted in now, before the freeze; the
   // images are written after the thaw.
   std::optional<checkpoint::PageSink> sink;
@@ -240,40 +288,20 @@ void container_checkpoint(const GlobalOptions& g, const CheckpointOptions& o) {
   // seizes the tasks (they stay stopped under ptrace while it thaws the cgroup), freezes it again
   // before letting go of them, and cryo thaws it as soon as CRIU returns.
   bool freeze_first = status == oci::Status::Running && !dump.freeze_cgroup.empty();
-  // The memory is copied while the container still runs; frozen, only what was written since is
-  // copied again (checkpoint/precopy.h).
-  std::optional<checkpoint::MemoryPrecopy> precopy;
-  if (sink && freeze_first && precopy_enabled())
-    precopy.emplace(checkpoint::precopy_tasks(c.cgroup->pids(), c.record.pid),
-                    [&](size_t want, size_t& got) { return sink->allocate(want, got); });
+  std::optional<FrozenWindow> window;
+  if (freeze_first) window.emplace(c, sink ? &*sink : nullptr, checkpoint_marker(store, o.id));
   if (sink) sink->start();  // after the pre-copy has taken its buffer
-  checkpoint::PerfHooksHold perf_hooks;
-  // Declared after the guard: on the way out, affinities are put back before the thaw.
-  std::optional<CpuColocation> colocation;
+  checkpoint::PerfHooksHold perf_hooks = perf_hooks_opening.get();
   criu.dump(dump, [&](checkpoint::Notify& n) {
-    if (n.script == "pre-dump" && freeze_first) c.cgroup->freeze();
-    if (n.script == "pre-dump" && precopy) {
-      precopy->settle();
-      sink->use_shadow(&precopy->shadow());
-    }
-    if (n.script == "pre-dump" && freeze_first && colocate_enabled()) {
-      // CRIU only: the page sink drains CRIU's socket faster from the other CPU.
-      colocation.emplace(c.cgroup->pids(), std::vector<pid_t>{n.criu_pid});
-      if (colocation->active())
-        write_file_atomic(checkpoint_marker(store, o.id), std::to_string(::getpid()) + "\n" + colocation->serialize());
-    }
+    if (n.script == "pre-dump" && window) window->freeze(n.criu_pid);
     if (n.script == "post-dump" && meta.overlay)
       meta.diff_digest = fsimage::export_diff(meta.overlay->upper, diff_path, fsimage::Durability::Later).digest;
   });
-  if (colocation) colocation->release();
-  if (freeze_first && c.cgroup->exists()) c.cgroup->thaw();
-  if (precopy) precopy->stop_tracking();  // after the thaw: unregistering walks the page tables
+  if (window) window->thaw();
   if (!meta.diff_digest.empty()) fsimage::sync_file(diff_path);
   if (sink) {
     sink->write_images(images.get());
-    if (precopy)
-      meta.precopy = CheckpointMeta::Precopy{precopy->tracked_tasks(), precopy->copied_pages(),
-                                             precopy->recopied_pages(), sink->pages_from_shadow()};
+    if (window) meta.precopy = window->record();
     sink.reset();
   }
   if (notify) replace_seccomp_filters(o.image_path, notify->from, notify->to);
