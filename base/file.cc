@@ -67,14 +67,24 @@ void write_existing_file(const std::string& path, const std::string& data) {
   write_all(fd.get(), data.data(), data.size(), "write `" + data + "` to `" + path + "`");
 }
 
-void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+namespace {
+void replace_file(const std::string& path, const std::string& data, mode_t mode, bool durable) {
   std::string tmp = path + ".tmp";
   {
     UniqueFd fd = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
     write_all(fd.get(), data.data(), data.size(), "write `" + tmp + "`");
-    if (::fsync(fd.get()) != 0) throw_errno("fsync `" + tmp + "`");
+    if (durable && ::fsync(fd.get()) != 0) throw_errno("fsync `" + tmp + "`");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename `" + tmp + "` to `" + path + "`");
+}
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+  replace_file(path, data, mode, true);
+}
+
+void write_file_replace(const std::string& path, const std::string& data, mode_t mode) {
+  replace_file(path, data, mode, false);
 }
 
 bool make_dirs(const std::string& path, mode_t mode) {

@@ -18,6 +18,9 @@ std::string read_fd(int fd);
 void write_existing_file(const std::string& path, const std::string& data);
 // Creates or replaces path atomically (temp file, fsync, rename).
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+// The same without the fsync: readers never see a partial file, but the content survives only
+// the writer's death, not the machine's. For notes that matter only while the machine is up.
+void write_file_replace(const std::string& path, const std::string& data, mode_t mode = 0644);
 void write_all(int fd, const void* data, size_t len, const std::string& what);
 // mkdir -p; returns whether the leaf was created.
 bool make_dirs(const std::string& path, mode_t mode = 0755);

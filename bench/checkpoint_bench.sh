@@ -104,13 +104,18 @@ for rt in cryo runc; do
     cp "$b/config.json" "$nb/"
     [ "$rt" = runc ] && { cp -a "$b/rootfs/." "$nb/rootfs/"; }
     t0=$(now_ms)
+    # A failed restore is reported and left out of the medians (runc's fails now and then here).
     if [ "$rt" = cryo ]; then
-      "$cryo" --root "$work/root-cryo" restore -d --image-path "$b/img" --bundle "$nb" "clone-$r" </dev/null >/dev/null 2>&1
+      restored() { "$cryo" --root "$work/root-cryo" restore -d --image-path "$b/img" --bundle "$nb" "clone-$r" </dev/null >/dev/null 2>"$work/restore.err"; }
     else
-      runc --root "$work/root-runc" restore -d --image-path "$b/img" --bundle "$nb" "clone-$r" </dev/null >/dev/null 2>&1
+      restored() { runc --root "$work/root-runc" restore -d --image-path "$b/img" --bundle "$nb" "clone-$r" </dev/null >/dev/null 2>"$work/restore.err"; }
     fi
-    t1=$(now_ms)
-    restore[$rt]+="$((t1 - t0)) "
+    if restored; then
+      t1=$(now_ms)
+      restore[$rt]+="$((t1 - t0)) "
+    else
+      echo "round $r: $rt restore failed: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
+    fi
     for x in "$id" "clone-$r"; do
       if [ "$rt" = cryo ]; then "$cryo" --root "$work/root-cryo" delete -f "$x" >/dev/null 2>&1 || true
       else runc --root "$work/root-runc" delete -f "$x" >/dev/null 2>&1 || true; fi

@@ -128,7 +128,9 @@ uint64_t find_syscall_instruction(pid_t pid) {
 
 std::optional<RemoteTask> RemoteTask::stop(pid_t tid, std::chrono::milliseconds timeout) {
   char state = task_state(tid);
-  if (state != 'R' && state != 'S') return std::nullopt;  // stopped, dying, a zombie, in D state
+  // Running or sleeping, also uninterruptibly (writing a file, for a moment): it stops on its way
+  // back to user space. Not stopped, traced, dying or a zombie.
+  if (state != 'R' && state != 'S' && state != 'D') return std::nullopt;
   int mode = seccomp_mode(tid);
   if (mode != 0 && mode != 2) return std::nullopt;  // strict mode: nothing but read/write/exit
   uint64_t syscall_ip = find_syscall_instruction(tid);

@@ -180,7 +180,7 @@ class FrozenWindow {
     colocation_.emplace(c_.cgroup->pids(), std::vector<pid_t>{criu_pid});
     // Should this cryo die, the next command puts the masks back (recover_interrupted_checkpoint).
     if (colocation_->active())
-      write_file_atomic(marker_, std::to_string(::getpid()) + "\n" + colocation_->serialize());
+      write_file_replace(marker_, std::to_string(::getpid()) + "\n" + colocation_->serialize());
   }
 
   void thaw() {
