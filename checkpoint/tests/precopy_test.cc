@@ -222,6 +222,39 @@ TEST(RemoteTask, AnInterruptedSleepIsRestartedNotCutShort) {
   EXPECT_GE(out[1], 290) << "the sleep was cut short";
 }
 
+TEST(RemoteTask, ATaskInUninterruptibleSleepIsStoppedOnItsWayOut) {
+  // A vfork parent waits uninterruptibly (state D) until its child exits, here after 100 ms.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (;;) {
+      if (::vfork() == 0) {
+        ::usleep(100'000);
+        ::_exit(0);
+      }
+      ::wait(nullptr);
+    }
+  }
+  auto state = [pid] {
+    char c = 0;
+    if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
+      if (std::fscanf(f, "%*d %*s %c", &c) != 1) c = 0;
+      std::fclose(f);
+    }
+    return c;
+  };
+  for (int i = 0; i < 200 && state() != 'D'; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(state(), 'D');
+  {
+    auto task = RemoteTask::stop(pid, std::chrono::milliseconds(500));
+    ASSERT_TRUE(task.has_value());
+    auto got = task->syscall(39, {0, 0, 0, 0, 0, 0});
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(*got, pid);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
 TEST(RemoteTask, AStoppedTaskIsLeftAlone) {
   Writer w = start_writer();
   ASSERT_EQ(::kill(w.pid, SIGSTOP), 0);
