@@ -43,8 +43,9 @@ bool scan(int pagemap, PageRange range, ScanArg arg, std::vector<PageRange>& out
     long n = ::ioctl(pagemap, kPagemapScan, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i) {
-      if (!out.empty() && out.back().end == vec[static_cast<size_t>(i)].start) out.back().end = vec[static_cast<size_t>(i)].end;
-      else out.push_back({vec[static_cast<size_t>(i)].start, vec[static_cast<size_t>(i)].end});
+      const PageRegion& region = vec[static_cast<size_t>(i)];
+      if (!out.empty() && out.back().end == region.start) out.back().end = region.end;
+      else out.push_back({region.start, region.end});
     }
     if (arg.walk_end <= arg.start) break;
     arg.start = arg.walk_end;
@@ -65,42 +66,57 @@ bool trackable_mapping(const std::string& line, PageRange& range) {
   return end > start;
 }
 
-std::optional<WriteTracker> WriteTracker::start(pid_t pid) {
-  WriteTracker t;
-  t.pid_ = pid;
-  {
-    auto task = RemoteTask::stop(pid, std::chrono::milliseconds(200));
-    if (!task) return std::nullopt;
-    const uint64_t flags = O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY;
-    if (!task->seccomp_allows(kNrUserfaultfd, {flags, 0, 0, 0, 0, 0})) return std::nullopt;
-    // close() is checked for a few descriptor numbers before the descriptor exists.
-    for (uint64_t fd : {3ul, 64ul, 1023ul})
-      if (!task->seccomp_allows(kNrClose, {fd, 0, 0, 0, 0, 0})) return std::nullopt;
-    auto fd = task->syscall(kNrUserfaultfd, {flags, 0, 0, 0, 0, 0});
-    if (!fd || *fd < 0) return std::nullopt;
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (pidfd) t.uffd_.reset(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), static_cast<int>(*fd), 0)));
-    task->syscall(kNrClose, {static_cast<uint64_t>(*fd), 0, 0, 0, 0, 0});
-    if (!t.uffd_) return std::nullopt;
-  }
-  uffdio_api api{};
-  api.api = UFFD_API;
-  api.features = kFeatureWpAsync;
-  if (::ioctl(t.uffd_.get(), UFFDIO_API, &api) != 0) return std::nullopt;
-  t.pagemap_.reset(::open(("/proc/" + std::to_string(pid) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!t.pagemap_) return std::nullopt;
+namespace {
 
+// Has `pid` make a userfaultfd for its own memory and hands cryo a copy of it; the process keeps
+// none. An empty fd when its seccomp filters would not allow the calls or it cannot be stopped.
+UniqueFd take_userfaultfd(pid_t pid) {
+  auto task = RemoteTask::stop(pid, std::chrono::milliseconds(200));
+  if (!task) return {};
+  const uint64_t flags = O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY;
+  if (!task->seccomp_allows(kNrUserfaultfd, {flags, 0, 0, 0, 0, 0})) return {};
+  // close() is checked for a few descriptor numbers before the descriptor exists.
+  for (uint64_t fd : {3ul, 64ul, 1023ul})
+    if (!task->seccomp_allows(kNrClose, {fd, 0, 0, 0, 0, 0})) return {};
+  auto fd = task->syscall(kNrUserfaultfd, {flags, 0, 0, 0, 0, 0});
+  if (!fd || *fd < 0) return {};
+  UniqueFd ours;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd) ours.reset(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), static_cast<int>(*fd), 0)));
+  task->syscall(kNrClose, {static_cast<uint64_t>(*fd), 0, 0, 0, 0, 0});
+  return ours;
+}
+
+// Registers every trackable mapping of `pid` for write protection; the ones that took.
+std::vector<PageRange> register_mappings(int uffd, pid_t pid) {
+  std::vector<PageRange> out;
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
+  for (std::string line; std::getline(maps, line);) {
     PageRange r;
     if (!trackable_mapping(line, r)) continue;
     uffdio_register reg{};
     reg.range.start = r.start;
     reg.range.len = r.end - r.start;
     reg.mode = UFFDIO_REGISTER_MODE_WP;
-    if (::ioctl(t.uffd_.get(), UFFDIO_REGISTER, &reg) == 0) t.tracked_.push_back(r);
+    if (::ioctl(uffd, UFFDIO_REGISTER, &reg) == 0) out.push_back(r);
   }
+  return out;
+}
+
+}  // namespace
+
+std::optional<WriteTracker> WriteTracker::start(pid_t pid) {
+  WriteTracker t;
+  t.pid_ = pid;
+  t.uffd_ = take_userfaultfd(pid);
+  if (!t.uffd_) return std::nullopt;
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = kFeatureWpAsync;
+  if (::ioctl(t.uffd_.get(), UFFDIO_API, &api) != 0) return std::nullopt;
+  t.pagemap_.reset(::open(("/proc/" + std::to_string(pid) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!t.pagemap_) return std::nullopt;
+  t.tracked_ = register_mappings(t.uffd_.get(), pid);
   // What CRIU would dump, write protected in the same walk.
   ScanArg arg{};
   arg.flags = kScanWpMatching | kScanCheckWpAsync;
@@ -108,10 +124,8 @@ std::optional<WriteTracker> WriteTracker::start(pid_t pid) {
   arg.category_mask = kIsPfnZero | kIsFile;
   arg.category_anyof_mask = kIsPresent | kIsSwapped;
   arg.return_mask = kIsPresent | kIsSwapped;
-  std::vector<PageRange> untracked;
   for (const PageRange& r : t.tracked_)
-    if (!scan(t.pagemap_.get(), r, arg, t.present_)) untracked.push_back(r);
-  if (!untracked.empty()) return std::nullopt;  // changed while cryo looked: start again later
+    if (!scan(t.pagemap_.get(), r, arg, t.present_)) return std::nullopt;  // remapped while cryo looked
   return t;
 }
 

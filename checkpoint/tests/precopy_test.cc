@@ -179,6 +179,18 @@ TEST(Precopy, AProcessWhoseSeccompFilterWouldKillItIsLeftToCriu) {
   EXPECT_EQ(::waitpid(w.pid, nullptr, WNOHANG), 0) << "the writer died";
 }
 
+TEST(WriteTracker, TracksPrivateMappingsButNotSharedOrSpecialOnes) {
+  PageRange r;
+  EXPECT_TRUE(trackable_mapping("55d0c000-55d2d000 rw-p 00000000 00:00 0          [heap]", r));
+  EXPECT_EQ(r, (PageRange{0x55d0c000, 0x55d2d000}));
+  EXPECT_TRUE(trackable_mapping("7f0000000000-7f0000001000 r--p 00001000 08:01 42   /lib/libc.so.6", r));
+  EXPECT_FALSE(trackable_mapping("7f0000000000-7f0000001000 rw-s 00000000 00:05 7    /dev/zero (deleted)", r));
+  EXPECT_FALSE(trackable_mapping("7ffd1000-7ffd3000 r-xp 00000000 00:00 0          [vdso]", r));
+  EXPECT_FALSE(trackable_mapping("7ffd0000-7ffd1000 r--p 00000000 00:00 0          [vvar]", r));
+  EXPECT_FALSE(trackable_mapping("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]", r));
+  EXPECT_FALSE(trackable_mapping("garbage", r));
+}
+
 TEST(RemoteTask, RunsASystemCallAsTheTaskAndPutsItBack) {
   Writer w = start_writer();
   auto task = RemoteTask::stop(w.pid, std::chrono::milliseconds(500));
