@@ -3,10 +3,12 @@
 #include <sys/uio.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cstdlib>
 #include <string>
 #include <thread>
+
+#include "base/proc.h"
+#include "base/text.h"
 
 namespace cryo::checkpoint {
 namespace {
@@ -28,14 +30,9 @@ size_t read_remote(pid_t pid, uint64_t start, uint64_t end, char* to) {
 }
 
 std::vector<uint64_t> ns_pids(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
   std::vector<uint64_t> out;
-  while (std::getline(in, line)) {
-    if (line.rfind("NSpid:", 0) != 0) continue;
-    std::istringstream fields(line.substr(6));
-    for (uint64_t v; fields >> v;) out.push_back(v);
-  }
+  if (auto field = proc_status_field(pid, "NSpid"))
+    for (const std::string& w : words(*field)) out.push_back(std::strtoull(w.c_str(), nullptr, 10));
   return out;
 }
 

@@ -11,12 +11,12 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <thread>
 #include <utility>
 
 #include "base/fd.h"
+#include "base/proc.h"
 #include "checkpoint/seccomp_eval.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
@@ -62,14 +62,6 @@ std::vector<std::vector<sock_filter>> read_filters(pid_t tid) {
   return out;
 }
 
-// The task's state letter from /proc/<tid>/stat ('R', 'S', 'Z', ...); 0 if it is gone.
-char task_state(pid_t tid) {
-  std::ifstream in("/proc/" + std::to_string(tid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = stat.rfind(')');
-  return close == std::string::npos || close + 2 >= stat.size() ? 0 : stat[close + 2];
-}
-
 // A task stopped inside a restartable sequence's critical section would have been sent to the
 // sequence's abort handler on its way back to user space; running a system call elsewhere first
 // would make the kernel forget the section instead (it clears rseq_cs when the address is not in
@@ -96,11 +88,8 @@ void abort_rseq_section(pid_t tid, user_regs_struct& regs) {
 }
 
 int seccomp_mode(pid_t tid) {
-  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Seccomp:", 0) == 0) return std::atoi(line.c_str() + 8);
-  return -1;
+  auto mode = proc_status_field(tid, "Seccomp");
+  return mode ? std::atoi(mode->c_str()) : -1;
 }
 
 }  // namespace
@@ -127,7 +116,7 @@ uint64_t find_syscall_instruction(pid_t pid) {
 #if defined(__x86_64__)
 
 std::optional<RemoteTask> RemoteTask::stop(pid_t tid, std::chrono::milliseconds timeout) {
-  char state = task_state(tid);
+  char state = proc_state(tid);
   // Running or sleeping, also uninterruptibly (writing a file, for a moment): it stops on its way
   // back to user space. Not stopped, traced, dying or a zombie.
   if (state != 'R' && state != 'S' && state != 'D') return std::nullopt;

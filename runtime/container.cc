@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/file.h"
+#include "base/proc.h"
 #include "runtime/container_internal.h"
 #include "runtime/cpu_colocation.h"
 #include "runtime/hooks.h"
@@ -39,10 +40,8 @@ std::string checkpoint_marker(const StateStore& store, const std::string& id) {
 namespace {
 
 pid_t tracer_of(pid_t pid) {
-  auto status = read_file_if_exists("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return 0;
-  auto at = status->find("TracerPid:");
-  return at == std::string::npos ? 0 : std::atoi(status->c_str() + at + 10);
+  auto tracer = proc_status_field(pid, "TracerPid");
+  return tracer ? std::atoi(tracer->c_str()) : 0;
 }
 
 void wait_until_untraced(pid_t pid, std::chrono::milliseconds limit) {

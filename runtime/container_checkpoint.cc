@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "base/file.h"
+#include "base/proc.h"
 #include "checkpoint/criu.h"
 #include "checkpoint/page_sink.h"
 #include "checkpoint/perf_hooks.h"
@@ -42,12 +43,8 @@ std::chrono::milliseconds criu_timeout() {
 }
 
 bool any_task_stopped(const LoadedContainer& c) {
-  for (pid_t p : c.cgroup->pids()) {
-    auto stat = read_file_if_exists("/proc/" + std::to_string(p) + "/stat");
-    auto close = stat ? stat->rfind(')') : std::string::npos;
-    if (close != std::string::npos && close + 2 < stat->size() && (stat->at(close + 2) == 'T' || stat->at(close + 2) == 't'))
-      return true;
-  }
+  for (pid_t p : c.cgroup->pids())
+    if (char state = proc_state(p); state == 'T' || state == 't') return true;
   return false;
 }
 
@@ -78,14 +75,9 @@ checkpoint::DumpOptions dump_options(const CheckpointOptions& o, const LoadedCon
 // Private memory of the container's tasks (RssAnon + RssShmem): what CRIU will dump.
 size_t resident_bytes(const LoadedContainer& c) {
   size_t total = 0;
-  for (pid_t p : c.cgroup->pids()) {
-    auto status = read_file_if_exists("/proc/" + std::to_string(p) + "/status");
-    if (!status) continue;
-    for (const char* key : {"RssAnon:", "RssShmem:"}) {
-      auto at = status->find(key);
-      if (at != std::string::npos) total += std::strtoull(status->c_str() + at + std::strlen(key), nullptr, 10) << 10;
-    }
-  }
+  for (pid_t p : c.cgroup->pids())
+    for (const char* key : {"RssAnon", "RssShmem"})
+      if (auto kib = proc_status_field(p, key)) total += std::strtoull(kib->c_str(), nullptr, 10) << 10;
   return total;
 }
 
