@@ -92,8 +92,7 @@ int seccomp_mode(pid_t tid) {
   return mode ? std::atoi(mode->c_str()) : -1;
 }
 
-}  // namespace
-
+// Where the task's vDSO has a `syscall` instruction (0f 05); 0 if none was found.
 uint64_t find_syscall_instruction(pid_t pid) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
   std::string line;
@@ -112,6 +111,8 @@ uint64_t find_syscall_instruction(pid_t pid) {
   size_t at = code.find("\x0f\x05", 0, 2);
   return at == std::string::npos ? 0 : start + at;
 }
+
+}  // namespace
 
 #if defined(__x86_64__)
 

@@ -33,8 +33,6 @@ class RemoteTask {
   RemoteTask& operator=(RemoteTask&&) = delete;
   ~RemoteTask();  // restores the registers and lets the task go
 
-  // The task's seccomp filters (most recent first); empty when it has none.
-  const std::vector<std::vector<sock_filter>>& seccomp_filters() const { return filters_; }
   bool seccomp_allows(long nr, const std::array<uint64_t, 6>& args) const;
   // Runs one system call in the task; its result, or -errno. nullopt if the task did not get
   // there and back (it was killed, or stopped for something else): the object is then spent.
@@ -47,12 +45,9 @@ class RemoteTask {
   pid_t tid_ = -1;
   user_regs_struct saved_{};
   uint64_t syscall_ip_ = 0;
-  std::vector<std::vector<sock_filter>> filters_;
+  std::vector<std::vector<sock_filter>> filters_;  // the task's seccomp filters, most recent first
   int pending_signal_ = 0;  // a signal that arrived meanwhile, handed back at the end
   bool usable_ = true;
 };
-
-// Where the task's vDSO has a `syscall` instruction (0f 05); 0 if none was found.
-uint64_t find_syscall_instruction(pid_t pid);
 
 }  // namespace cryo::checkpoint
